@@ -1,0 +1,102 @@
+"""``ODEBlock``: a residual network block that is N steps of an integrator on dY/dt = f(Y, θ(t)).
+
+    Y_{l+1} = Y_l + h Σ_i b_i f(Y_l^{(i)}, θ(t_l + c_i h)),  h = T / N,  l = 0 … N−1
+
+The weights θ(t) live on their own grid of M intervals (default M = N, one weight set
+per step: the classic ResNet), so ``block.steps`` can change after training.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .dynamics import Dynamics, make_dynamics
+from .errors import ResodeError, check_int, check_positive
+from .integrators import get_integrator
+
+
+class ODEBlock(nn.Module):
+    """Maps Y0 of shape (batch, width) to Y_N of shape (batch, width).
+
+    Args:
+        width: number of features n.
+        T: final time; the step size is h = T / steps.
+        steps: number of integration steps N (the depth); settable after construction.
+        dynamics: ``standard`` σ(KY+b), ``antisymmetric`` σ((K−Kᵀ−γI)Y+b) or
+            ``parabolic`` −Kᵀσ(KY+b).
+        integrator: ``euler``, ``heun``, ``rk3`` or ``rk4``.
+        activation: ``tanh``, ``relu``, ``smooth_relu`` or ``identity``.
+        grid: number M of weight intervals over [0, T] (default: ``steps``).
+        interp: ``constant`` (M weight sets) or ``linear`` (M + 1 nodes).
+        gamma: damping γ ≥ 0 of the antisymmetric dynamics.
+        init_std: standard deviation of the initial K (default 1/√width).
+    """
+
+    def __init__(
+        self,
+        width: int,
+        T: float = 1.0,
+        steps: int = 8,
+        dynamics: str = "antisymmetric",
+        integrator: str = "rk4",
+        activation: str = "tanh",
+        grid: int | None = None,
+        interp: str = "constant",
+        gamma: float = 0.0,
+        init_std: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.width = check_int("width", width)
+        self.T = check_positive("T", T)
+        self.steps = steps
+        self.integrator = get_integrator(integrator)
+        intervals = self.steps if grid is None else check_int("grid", grid)
+        options = dict(interp=interp, activation=activation, init_std=init_std, gamma=gamma)
+        self.dynamics: Dynamics = make_dynamics(dynamics, self.width, self.T, intervals, **options)
+        self.dynamics_name = dynamics
+
+    @property
+    def steps(self) -> int:
+        """Number of integration steps N; change it to evaluate the same θ(t) at another depth."""
+        return self._steps
+
+    @steps.setter
+    def steps(self, value: int) -> None:
+        self._steps = check_int("steps", value)
+
+    @property
+    def h(self) -> float:
+        """Step size T / N."""
+        return self.T / self._steps
+
+    def _check_input(self, y0: torch.Tensor) -> None:
+        if not isinstance(y0, torch.Tensor) or y0.dim() != 2 or y0.shape[1] != self.width:
+            shape = tuple(y0.shape) if isinstance(y0, torch.Tensor) else type(y0).__name__
+            raise ResodeError(f"ODEBlock expects input of shape (batch, {self.width}), got {shape}")
+
+    def forward(self, y0: torch.Tensor) -> torch.Tensor:
+        self._check_input(y0)
+        step, h, field = self.integrator.step, self.h, self.dynamics
+        y = y0
+        for stage_parameters in self.dynamics.stage_parameters(self._steps, self.stage_offsets):
+            y = step(field, y, h, stage_parameters)
+        return y
+
+    def trajectory(self, y0: torch.Tensor) -> torch.Tensor:
+        """All states Y_0 … Y_N, shape (steps + 1, batch, width)."""
+        self._check_input(y0)
+        states = [y0]
+        for stage_parameters in self.dynamics.stage_parameters(self._steps, self.stage_offsets):
+            states.append(self.integrator.step(self.dynamics, states[-1], self.h, stage_parameters))
+        return torch.stack(states)
+
+    @property
+    def stage_offsets(self) -> tuple[float, ...]:
+        return self.integrator.stage_offsets
+
+    def extra_repr(self) -> str:
+        return (
+            f"width={self.width}, T={self.T:g}, steps={self._steps}, "
+            f"dynamics={self.dynamics_name}, integrator={self.integrator.name}"
+        )
