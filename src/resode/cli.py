@@ -1,0 +1,180 @@
+"""The ``resode`` command: a thin layer over the Python API.
+
+    resode train [--data peaks --dynamics antisymmetric --integrator rk4 ...] [--out DIR]
+    resode train --resume DIR
+    resode evaluate DIR [--steps 8,16,32] [--json]
+
+Bad input ends with one line ``resode: error: …`` and exit code 2; a diverged training run
+ends with exit code 1 and leaves its last good checkpoint in place.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import fields
+from pathlib import Path
+
+from .activations import ACTIVATIONS
+from .config import DEVICES, OPTIMIZERS, SCHEDULES, TrainConfig
+from .data import DATASETS
+from .dynamics import DYNAMICS
+from .errors import ResodeError, TrainingDivergedError
+from .integrators import INTEGRATORS
+from .timegrid import INTERPOLATIONS
+
+
+class UsageError(Exception):
+    """Raised instead of argparse's exit so every CLI error is one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # noqa: D401 - argparse hook
+        raise UsageError(message)
+
+
+def _choices(names) -> str:
+    return "|".join(sorted(names))
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected integers separated by commas, got {text!r}"
+        ) from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one integer")
+    return values
+
+
+def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = TrainConfig()
+    described = {
+        "data": (str, f"dataset: {_choices(DATASETS)}"),
+        "dynamics": (str, f"right-hand side: {_choices(DYNAMICS)}"),
+        "integrator": (str, f"time integrator: {_choices(INTEGRATORS)}"),
+        "activation": (str, f"activation σ: {_choices(ACTIVATIONS)}"),
+        "width": (int, "number of features n of the ODE state"),
+        "T": (float, "final time; step size h = T/steps"),
+        "steps": (int, "number of integration steps N (depth)"),
+        "grid": (int, "number of weight intervals M over [0, T] (default: steps)"),
+        "interp": (str, f"weights in time: {_choices(INTERPOLATIONS)}"),
+        "gamma": (float, "damping γ of antisymmetric dynamics (K − Kᵀ − γI)"),
+        "epochs": (int, "number of passes over the training data"),
+        "batch_size": (int, "minibatch size"),
+        "lr": (float, "learning rate"),
+        "optimizer": (str, f"optimizer: {_choices(OPTIMIZERS)}"),
+        "momentum": (float, "momentum of SGD"),
+        "schedule": (str, f"learning-rate schedule: {_choices(SCHEDULES)}"),
+        "smoothness": (float, "weight of the time-smoothness penalty ∫‖θ'(t)‖² dt"),
+        "weight_decay": (float, "weight of the weight-decay penalty ∫‖θ(t)‖² dt"),
+        "seed": (int, "random seed (data, initialization, shuffling)"),
+        "device": (str, f"device: {_choices(DEVICES)}"),
+    }
+    for field in fields(TrainConfig):
+        kind, text = described[field.name]
+        flag = "--" + field.name.replace("_", "-")
+        default = getattr(defaults, field.name)
+        parser.add_argument(
+            flag, dest=field.name, type=kind, default=None, help=f"{text} (default: {default})"
+        )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="resode", description="Residual networks as discretized ODEs.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    train = commands.add_parser("train", help="train a network and write a run directory")
+    _add_train_arguments(train)
+    train.add_argument("--out", type=Path, help="run directory (default: runs/DATA-TIMESTAMP)")
+    train.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR")
+    train.add_argument("--force", action="store_true", help="overwrite an existing run in --out")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a trained run, optionally at other depths")
+    evaluate.add_argument("run", type=Path, metavar="DIR", help="run directory")
+    evaluate.add_argument(
+        "--steps", type=_int_list, help="number(s) of steps to evaluate at, e.g. 8 or 8,16,32"
+    )
+    evaluate.add_argument("--device", default="cpu", help=f"device: {_choices(DEVICES)}")
+    evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    return parser
+
+
+def _default_out(data: str) -> Path:
+    base = Path("runs") / f"{data}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out, suffix = base, 2
+    while out.exists():
+        out, suffix = base.with_name(f"{base.name}-{suffix}"), suffix + 1
+    return out
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from .train import read_config, train
+
+    given = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
+    given = {k: v for k, v in given.items() if v is not None}
+    if args.resume is not None:
+        if args.out is not None and args.out != args.resume:
+            raise ResodeError("use either --out (new run) or --resume DIR (continue DIR), not both")
+        config = read_config(args.resume)
+        changed = sorted(k for k, v in given.items() if getattr(config, k) != v)
+        if changed:
+            raise ResodeError(
+                f"cannot change {', '.join(changed)} when resuming; the run's settings are in "
+                f"{args.resume / 'config.json'}"
+            )
+        out, resume = args.resume, True
+    else:
+        config = TrainConfig(**given)
+        out = args.out if args.out is not None else _default_out(config.data)
+        if (out / "config.json").exists() and not args.force:
+            raise ResodeError(
+                f"{out} already holds a run; continue it with --resume {out} or overwrite with --force"
+            )
+        resume = False
+    print(f"run directory: {out}", file=sys.stderr)
+    metrics = train(config, out, resume=resume, progress=not args.quiet)
+    summary = {k: v for k, v in metrics.items() if k.startswith(("train_", "test_"))}
+    print(" ".join(f"{k}={v:.4f}" for k, v in summary.items()))
+    return 0
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from .runs import evaluate_run
+
+    results = evaluate_run(args.run, args.steps, device=args.device)
+    if args.json:
+        print(json.dumps(results if args.steps and len(args.steps) > 1 else results[0], indent=2))
+        return 0
+    keys = [k for k in results[0] if k != "steps" and not k.startswith("val_")]
+    print("steps  " + "  ".join(f"{k:>15}" for k in keys))
+    for row in results:
+        print(f"{row['steps']:5d}  " + "  ".join(f"{row[k]:15.4f}" for k in keys))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        return _run_train(args) if args.command == "train" else _run_evaluate(args)
+    except (UsageError, ResodeError) as error:
+        print(f"resode: error: {error}", file=sys.stderr)
+        return 2
+    except TrainingDivergedError as error:
+        print(f"resode: training diverged: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("resode: interrupted; continue with `resode train --resume DIR`", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

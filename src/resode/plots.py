@@ -1,0 +1,62 @@
+"""Figures (matplotlib, Agg backend, written atomically as PNG)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from .checkpoint import atomic_write  # noqa: E402
+
+
+def save_figure(figure, path: str | Path) -> None:
+    """Render ``figure`` to PNG and write it atomically."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    plt.close(figure)
+    atomic_write(path, lambda f: f.write(buffer.getvalue()), binary=True)
+
+
+@torch.no_grad()
+def plot_decision_boundary(model, dataset, path: str | Path, resolution: int = 300) -> None:
+    """Predicted class over the bounding box of the data, with the test points on top."""
+    x = torch.cat([dataset.x_train, dataset.x_test]).cpu().numpy()
+    low, high = x.min(axis=0), x.max(axis=0)
+    margin = 0.05 * (high - low)
+    gx, gy = (np.linspace(lo - m, hi + m, resolution) for lo, hi, m in zip(low, high, margin))
+    mesh = np.stack(np.meshgrid(gx, gy), axis=-1).reshape(-1, 2)
+    parameter = next(model.parameters())
+    grid = torch.as_tensor(mesh, dtype=parameter.dtype, device=parameter.device)
+    was_training = model.training
+    model.eval()
+    predicted = torch.cat([model(chunk).argmax(dim=1) for chunk in grid.split(8192)])
+    model.train(was_training)
+    regions = predicted.cpu().numpy().reshape(resolution, resolution)
+    classes = dataset.num_classes
+    cmap = plt.get_cmap("tab10", 10)
+    figure, axes = plt.subplots(figsize=(5.5, 5))
+    axes.contourf(
+        gx, gy, regions, levels=np.arange(classes + 1) - 0.5, cmap=cmap, vmin=-0.5, vmax=9.5,
+        alpha=0.35,
+    )
+    test_x = dataset.x_test.cpu().numpy()
+    test_y = dataset.y_test.cpu().numpy()
+    axes.scatter(
+        test_x[:, 0], test_x[:, 1], c=test_y, cmap=cmap, vmin=-0.5, vmax=9.5, s=6,
+        edgecolors="k", linewidths=0.2,
+    )
+    accuracy = float((model(dataset.x_test).argmax(dim=1) == dataset.y_test).float().mean())
+    block = model.block
+    axes.set_title(
+        f"{dataset.name}: {block.dynamics_name} + {block.integrator.name}, N={block.steps}, "
+        f"test acc {accuracy:.3f}",
+        fontsize=9,
+    )
+    axes.set_aspect("equal")
+    save_figure(figure, path)
