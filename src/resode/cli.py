@@ -94,7 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--force", action="store_true", help="overwrite an existing run in --out")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    evaluate = commands.add_parser("evaluate", help="evaluate a trained run, optionally at other depths")
+    evaluate = commands.add_parser(
+        "evaluate", help="evaluate a trained run, optionally at other depths"
+    )
     evaluate.add_argument("run", type=Path, metavar="DIR", help="run directory")
     evaluate.add_argument(
         "--steps", type=_int_list, help="number(s) of steps to evaluate at, e.g. 8 or 8,16,32"
@@ -133,7 +135,8 @@ def _run_train(args: argparse.Namespace) -> int:
         out = args.out if args.out is not None else _default_out(config.data)
         if (out / "config.json").exists() and not args.force:
             raise ResodeError(
-                f"{out} already holds a run; continue it with --resume {out} or overwrite with --force"
+                f"{out} already holds a run; continue it with --resume {out} "
+                "or overwrite it with --force"
             )
         resume = False
     print(f"run directory: {out}", file=sys.stderr)

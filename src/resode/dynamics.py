@@ -47,8 +47,10 @@ class Dynamics(nn.Module):
         self.activation = get_activation(activation)
         self.weight = TimeParameter(self.kernel.weight_shape, intervals, T, interp)
         self.bias = TimeParameter(self.kernel.bias_shape, intervals, T, interp)
-        std = self.kernel.default_std() if init_std is None else check_nonnegative(
-            "init_std", init_std
+        std = (
+            self.kernel.default_std()
+            if init_std is None
+            else check_nonnegative("init_std", init_std)
         )
         with torch.no_grad():  # weights start constant in time: a smooth initial θ(t)
             self.weight.values.copy_(

@@ -67,9 +67,7 @@ def check_features(name: str, x: object, features: int) -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
         raise ResodeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if x.dim() != 2 or x.shape[1] != features:
-        raise ResodeError(
-            f"{name} must have shape (batch, {features}), got {tuple(x.shape)}"
-        )
+        raise ResodeError(f"{name} must have shape (batch, {features}), got {tuple(x.shape)}")
     if not x.is_floating_point():
         raise ResodeError(f"{name} must be a floating-point tensor, got {x.dtype}")
     if not bool(torch.isfinite(x).all()):

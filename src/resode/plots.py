@@ -42,14 +42,27 @@ def plot_decision_boundary(model, dataset, path: str | Path, resolution: int = 3
     cmap = plt.get_cmap("tab10", 10)
     figure, axes = plt.subplots(figsize=(5.5, 5))
     axes.contourf(
-        gx, gy, regions, levels=np.arange(classes + 1) - 0.5, cmap=cmap, vmin=-0.5, vmax=9.5,
+        gx,
+        gy,
+        regions,
+        levels=np.arange(classes + 1) - 0.5,
+        cmap=cmap,
+        vmin=-0.5,
+        vmax=9.5,
         alpha=0.35,
     )
     test_x = dataset.x_test.cpu().numpy()
     test_y = dataset.y_test.cpu().numpy()
     axes.scatter(
-        test_x[:, 0], test_x[:, 1], c=test_y, cmap=cmap, vmin=-0.5, vmax=9.5, s=6,
-        edgecolors="k", linewidths=0.2,
+        test_x[:, 0],
+        test_x[:, 1],
+        c=test_y,
+        cmap=cmap,
+        vmin=-0.5,
+        vmax=9.5,
+        s=6,
+        edgecolors="k",
+        linewidths=0.2,
     )
     accuracy = float((model(dataset.x_test).argmax(dim=1) == dataset.y_test).float().mean())
     block = model.block

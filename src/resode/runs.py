@@ -24,11 +24,15 @@ def load_run(run: str | Path, device: str = "cpu") -> tuple[ResNet, Dataset]:
     try:
         model.load_state_dict(weights)
     except RuntimeError:
-        raise RunDirectoryError(f"{run / MODEL} does not match the model of its config.json") from None
+        raise RunDirectoryError(
+            f"{run / MODEL} does not match the model of its config.json"
+        ) from None
     return model.to(target).eval(), dataset
 
 
-def evaluate_run(run: str | Path, steps: list[int] | None = None, device: str = "cpu") -> list[dict]:
+def evaluate_run(
+    run: str | Path, steps: list[int] | None = None, device: str = "cpu"
+) -> list[dict]:
     """Metrics of a run at its trained depth, or at each depth in ``steps``."""
     model, dataset = load_run(run, device)
     results = []

@@ -49,7 +49,9 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cpu")
     if name == "cuda" and not torch.cuda.is_available():
         raise ResodeError("device 'cuda' is not available here; use --device cpu or auto")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+    if name == "mps" and not (
+        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    ):
         raise ResodeError("device 'mps' is not available here; use --device cpu or auto")
     return torch.device(name)
 
@@ -130,9 +132,7 @@ def load_checkpoint(out: Path, model, optimizer, scheduler, generator) -> tuple[
             f"checkpoint in {out} does not match the model of its config.json"
         ) from None
     device = next(model.parameters()).device
-    optimizer_tensors = {
-        k: v.to(device) for k, v in tensors.items() if k.startswith("optimizer.")
-    }
+    optimizer_tensors = {k: v.to(device) for k, v in tensors.items() if k.startswith("optimizer.")}
     optimizer_from_flat(optimizer, optimizer_tensors, state["optimizer"])
     scheduler.load_state_dict({**scheduler.state_dict(), **state["scheduler"]})
     generator.set_state(tensors["rng.shuffle"])
@@ -238,7 +238,11 @@ def train(
         history.append(record)
         save_checkpoint(out, model, optimizer, scheduler, generator, epoch + 1, history)
         bar.set_postfix(
-            {k: f"{v:.4f}" for k, v in record.items() if k in ("train_loss", "train_accuracy", "val_accuracy", "val_rmse")}
+            {
+                k: f"{v:.4f}"
+                for k, v in record.items()
+                if k in ("train_loss", "train_accuracy", "val_accuracy", "val_rmse")
+            }
         )
     bar.close()
 

@@ -62,8 +62,8 @@ class Dataset:
         for split in ("train", "val", "test"):
             x, y = self.split(split)
             moved[f"x_{split}"] = x.to(device=device, dtype=dtype)
-            moved[f"y_{split}"] = y.to(device) if self.task == "classification" else y.to(
-                device=device, dtype=dtype
+            moved[f"y_{split}"] = (
+                y.to(device) if self.task == "classification" else y.to(device=device, dtype=dtype)
             )
         return Dataset(self.name, self.task, self.num_classes, **moved)
 
@@ -76,7 +76,9 @@ def load_dataset(
     """Generate dataset ``name`` with a seeded RNG; ``sizes`` = (train, val, test) counts."""
     spec = DATASETS[check_choice("dataset", name, DATASETS)]
     sizes = spec.sizes if sizes is None else sizes
-    n_train, n_val, n_test = (check_int(f"{s} size", n) for s, n in zip(("train", "val", "test"), sizes))
+    n_train, n_val, n_test = (
+        check_int(f"{s} size", n) for s, n in zip(("train", "val", "test"), sizes)
+    )
     rng = np.random.default_rng(seed)
     x, labels = spec.generate(n_train + n_val + n_test, rng)
     order = rng.permutation(len(x))
