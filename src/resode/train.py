@@ -216,7 +216,7 @@ def train(
             objective = loss if penalty is None else loss + penalty
             if not math.isfinite(float(objective.detach())):
                 raise TrainingDivergedError(
-                    f"loss became {float(objective)} in epoch {epoch + 1}: the forward "
+                    f"loss became {float(objective.detach())} in epoch {epoch + 1}: the forward "
                     "propagation is unstable; use a stable dynamics (antisymmetric or "
                     "parabolic), a larger-region integrator (rk4) or more steps (smaller "
                     f"h = T/N), or a lower learning rate; the last good checkpoint in {out} "
