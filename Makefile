@@ -17,7 +17,7 @@ $(VENV)/.installed-dev: $(VENV)/bin/activate pyproject.toml
 	touch $(VENV)/.installed $@
 
 demo: $(VENV)/.installed
-	$(VENV)/bin/resode train --out runs/demo
+	$(VENV)/bin/resode train --out runs/demo --force
 
 test: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check src tests benchmarks
