@@ -1,0 +1,51 @@
+"""The lecture's experiments, one module each, one command each: ``resode experiment NAME``.
+
+Every experiment module defines ``run(out: Path, quick: bool = False, seed: int = 0, ...)``,
+writes ``out/NAME.json`` (its numbers) and PNG figures into ``out``, and returns the JSON
+document. ``quick=True`` runs it at reduced size (for tests).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import time
+from pathlib import Path
+
+from ..errors import ResodeError, check_choice
+
+EXPERIMENTS = ("landscape", "linear", "antisymmetric", "spiral", "paths", "generalization")
+
+
+def run_experiment(name: str, out: str | Path, **options) -> dict:
+    """Run experiment ``name`` (or ``all``) into ``out``; options the experiment lacks are an error."""
+    check_choice("experiment", name, (*EXPERIMENTS, "all"))
+    out = Path(out)
+    if name == "all":
+        results = {}
+        for each in EXPERIMENTS:
+            accepted = _accepted_options(each)
+            results[each] = run_experiment(each, out, **{k: v for k, v in options.items() if k in accepted})
+        return results
+    module = importlib.import_module(f".{name}", __name__)
+    accepted = _accepted_options(name)
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise ResodeError(
+            f"experiment {name!r} takes no option {', '.join(unknown)}; it takes: "
+            f"{', '.join(sorted(accepted)) or 'none'}"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    result = module.run(out, **options)
+    result.setdefault("seconds", time.perf_counter() - started)
+    return result
+
+
+def _accepted_options(name: str) -> set[str]:
+    module = importlib.import_module(f".{name}", __name__)
+    parameters = inspect.signature(module.run).parameters
+    return {p for p in parameters if p != "out"}
+
+
+__all__ = ["EXPERIMENTS", "run_experiment"]
