@@ -3,6 +3,8 @@
     resode train [--data peaks --dynamics antisymmetric --integrator rk4 ...] [--out DIR]
     resode train --resume DIR
     resode evaluate DIR [--steps 8,16,32] [--json]
+    resode stability DIR [--out DIR]
+    resode experiment NAME|all [--out DIR] [--quick]
 
 Bad input ends with one line ``resode: error: …`` and exit code 2; a diverged training run
 ends with exit code 1 and leaves its last good checkpoint in place.
@@ -22,6 +24,7 @@ from .config import DEVICES, OPTIMIZERS, SCHEDULES, TrainConfig
 from .data import DATASETS
 from .dynamics import DYNAMICS
 from .errors import ResodeError, TrainingDivergedError
+from .experiments import EXPERIMENTS
 from .integrators import INTEGRATORS
 from .timegrid import INTERPOLATIONS
 
@@ -103,6 +106,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--device", default="cpu", help=f"device: {_choices(DEVICES)}")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
+    stability = commands.add_parser(
+        "stability", help="Jacobian spectra, stability region and sensitivity of a trained run"
+    )
+    stability.add_argument("run", type=Path, metavar="RUN_DIR", help="run directory")
+    stability.add_argument("--out", type=Path, help="where to write (default: RUN_DIR)")
+    stability.add_argument("--samples", type=int, default=512, help="test inputs analysed")
+
+    experiment = commands.add_parser("experiment", help="reproduce an experiment of the lecture")
+    experiment.add_argument("name", help=f"experiment: {_choices(EXPERIMENTS)}|all")
+    experiment.add_argument("--out", type=Path, default=Path("runs/experiments"))
+    experiment.add_argument("--steps", type=_int_list, help="landscape: values of N, e.g. 5,100")
+    experiment.add_argument("--grid", type=int, help="landscape: grid points per axis")
+    experiment.add_argument("--scale", type=float, help="landscape: scale s of the inputs")
+    experiment.add_argument("--seed", type=int, help="random seed")
+    experiment.add_argument("--quick", action="store_true", help="reduced size (seconds)")
     return parser
 
 
@@ -160,6 +179,66 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_stability(args: argparse.Namespace) -> int:
+    from .errors import check_int
+    from .runs import analyze_run
+
+    report = analyze_run(args.run, args.out, samples=check_int("samples", args.samples))
+    steps = report["per_step"]
+    print(
+        f"{report['dynamics']} + {report['integrator']}, T = {report['T']:g}, "
+        f"N = {report['steps']}, h = {report['h']:.4g}, {report['examples']} examples"
+    )
+    header = ("step", "max Re λ", "ρ(J)", "unstable", "class", "|R(hλ)|max", "in region")
+    print(
+        f"{header[0]:>4} {header[1]:>11} {header[2]:>9} {header[3]:>8} "
+        f"{header[4]:>14} {header[5]:>10} {header[6]:>9}"
+    )
+    for l in range(report["steps"]):
+        print(
+            f"{l:4d} {steps['max_real'][l]:11.3e} {steps['spectral_radius'][l]:9.4f} "
+            f"{steps['unstable_share'][l]:8.1%} {steps['class'][l]:>14} "
+            f"{steps['amplification'][l]:10.4f} {'yes' if steps['inside_region'][l] else 'NO':>9}"
+        )
+    sens = report["sensitivity"]
+    print(
+        f"forward sensitivity: growth mean {sens['growth_mean']:.3f}, "
+        f"max {sens['growth_max']:.3f}; ‖∂Y_N/∂Y_0‖₂ mean {sens['singular_value_mean']:.3f}, "
+        f"max {sens['singular_value_max']:.3f}"
+    )
+    print(f"verdict: {report['verdict']}")
+    out = args.out or args.run
+    print(f"wrote {out / 'stability.json'} and {out / 'spectrum.png'}")
+    return 0
+
+
+def _run_experiment(args: argparse.Namespace) -> int:
+    from .experiments import run_experiment
+
+    options = {
+        key: getattr(args, key)
+        for key in ("steps", "grid", "scale", "seed")
+        if getattr(args, key) is not None
+    }
+    if args.quick:
+        options["quick"] = True
+    if "steps" in options:
+        options["steps"] = tuple(options["steps"])
+    result = run_experiment(args.name, args.out, **options)
+    shown = result if args.name == "all" else {args.name: result}
+    for name, document in shown.items():
+        print(f"{name}: {args.out / (name + '.json')} ({document.get('seconds', 0):.1f} s)")
+    return 0
+
+
+COMMANDS = {
+    "train": _run_train,
+    "evaluate": _run_evaluate,
+    "stability": _run_stability,
+    "experiment": _run_experiment,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -167,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return 2
-        return _run_train(args) if args.command == "train" else _run_evaluate(args)
+        return COMMANDS[args.command](args)
     except (UsageError, ResodeError) as error:
         print(f"resode: error: {error}", file=sys.stderr)
         return 2

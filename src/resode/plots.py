@@ -73,3 +73,33 @@ def plot_decision_boundary(model, dataset, path: str | Path, resolution: int = 3
     )
     axes.set_aspect("equal")
     save_figure(figure, path)
+
+
+def plot_spectrum(eigenvalues: torch.Tensor, h: float, integrator, path: str | Path) -> None:
+    """hλ of every step (colour = step) over the integrator's stability region |R(z)| ≤ 1.
+
+    ``eigenvalues``: complex tensor of shape (steps, …).
+    """
+    z = (h * eigenvalues).reshape(eigenvalues.shape[0], -1).numpy()
+    steps = np.broadcast_to(np.arange(z.shape[0])[:, None], z.shape)
+    reach = max(3.2, 1.15 * float(np.abs(z).max(initial=0.0)))
+    grid = np.linspace(-reach, reach, 401)
+    zz = grid[None, :] + 1j * grid[:, None]
+    inside = np.abs(integrator.stability_function(zz)) <= 1
+    figure, axes = plt.subplots(figsize=(6, 5.2))
+    axes.contourf(grid, grid, inside.astype(float), levels=[0.5, 1.5], colors=["#cfe3f7"])
+    axes.contour(grid, grid, inside.astype(float), levels=[0.5], colors=["#3a6ea5"], linewidths=1)
+    axes.axhline(0, color="0.6", lw=0.5)
+    axes.axvline(0, color="0.6", lw=0.5)
+    points = axes.scatter(
+        z.real.ravel(), z.imag.ravel(), c=steps.ravel(), cmap="viridis", s=4, alpha=0.6
+    )
+    figure.colorbar(points, ax=axes, label="step l")
+    axes.set_xlabel("Re(hλ)")
+    axes.set_ylabel("Im(hλ)")
+    axes.set_title(
+        f"hλ of J along trajectories, h = {h:.3g}, over the {integrator.name} region |R(z)| ≤ 1",
+        fontsize=9,
+    )
+    axes.set_aspect("equal")
+    save_figure(figure, path)

@@ -40,3 +40,27 @@ def evaluate_run(
         model.steps = depth
         results.append({"steps": model.steps, **final_metrics(model, dataset)})
     return results
+
+
+def analyze_run(run: str | Path, out: str | Path | None = None, samples: int = 512) -> dict:
+    """Stability analysis of a trained run on up to ``samples`` test inputs.
+
+    Writes ``stability.json`` and ``spectrum.png`` into ``out`` (default: the run directory).
+    """
+    import torch
+
+    from .checkpoint import write_json
+    from .plots import plot_spectrum
+    from .stability import stability_report, trajectory_spectra
+
+    model, dataset = load_run(run)
+    out = Path(run) if out is None else Path(out)
+    x = dataset.x_test[:samples]
+    with torch.no_grad():
+        y0 = model.open(x)
+    spectra = trajectory_spectra(model.block, y0)
+    report = stability_report(model.block, y0, spectra)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "stability.json", report)
+    plot_spectrum(spectra.eigenvalues, spectra.h, model.block.integrator, out / "spectrum.png")
+    return report

@@ -18,14 +18,16 @@ EXPERIMENTS = ("landscape", "linear", "antisymmetric", "spiral", "paths", "gener
 
 
 def run_experiment(name: str, out: str | Path, **options) -> dict:
-    """Run experiment ``name`` (or ``all``) into ``out``; options the experiment lacks are an error."""
+    """Run experiment ``name`` (or ``all``) into ``out``; unknown options are an error."""
     check_choice("experiment", name, (*EXPERIMENTS, "all"))
     out = Path(out)
     if name == "all":
         results = {}
         for each in EXPERIMENTS:
             accepted = _accepted_options(each)
-            results[each] = run_experiment(each, out, **{k: v for k, v in options.items() if k in accepted})
+            results[each] = run_experiment(
+                each, out, **{k: v for k, v in options.items() if k in accepted}
+            )
         return results
     module = importlib.import_module(f".{name}", __name__)
     accepted = _accepted_options(name)

@@ -1,0 +1,300 @@
+"""Stability analysis: Jacobian spectra along trajectories, stability regions, safe steps.
+
+Continuous: with J = ∂f/∂Y along a trajectory, Re λ(J) > 0 is unstable, < 0 stable and
+≈ 0 energy-bounded. Discrete: a step of size h is stable when every hλ lies in the
+integrator's region {z : |R(z)| ≤ 1}. Forward sensitivity: the growth of perturbations of
+Y0 through the whole block, ‖∂Y_N/∂Y0‖₂, by power iteration with JVP/VJP (no dense Jacobian).
+
+Shapes: states (batch, width); spectra (steps, batch, width), complex128.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .block import ODEBlock
+from .errors import ResodeError, check_int, check_positive
+from .integrators import INTEGRATORS, get_integrator
+
+ZERO_TOLERANCE = 1e-7
+"""|Re λ| ≤ ZERO_TOLERANCE · max(1, |λ|) counts as zero (energy-bounded)."""
+
+
+def jacobian(dynamics, y: torch.Tensor, parameters) -> torch.Tensor:
+    """J = ∂f/∂Y at each row of ``y``: shape (batch, width, width).
+
+    Uses the dynamics' exact formula when it has one, else autograd (vmap of jacrev).
+    """
+    exact = getattr(dynamics, "jacobian", None)
+    if exact is not None:
+        return exact(y, parameters)
+    return autograd_jacobian(lambda v: dynamics(v, parameters), y)
+
+
+def autograd_jacobian(f, y: torch.Tensor) -> torch.Tensor:
+    """Per-example Jacobian of a row-wise map f: (batch, n) → (batch, m), shape (batch, m, n)."""
+    return torch.func.vmap(torch.func.jacrev(lambda row: f(row.unsqueeze(0)).squeeze(0)))(y)
+
+
+def classify(max_real: float, scale: float = 1.0, tol: float = ZERO_TOLERANCE) -> str:
+    """The lecture's verdict for one step: ``unstable``, ``stable`` or ``energy-bounded``."""
+    bound = tol * max(1.0, scale)
+    if max_real > bound:
+        return "unstable"
+    if max_real < -bound:
+        return "stable"
+    return "energy-bounded"
+
+
+@dataclass
+class TrajectorySpectra:
+    """Eigenvalues of J at (Y_l, θ(t_l)) for every step l and example: (steps, batch, width)."""
+
+    eigenvalues: torch.Tensor
+    h: float
+    T: float
+
+    @property
+    def max_real(self) -> torch.Tensor:
+        """max Re λ per step, shape (steps,)."""
+        return self.eigenvalues.real.amax(dim=(1, 2))
+
+    @property
+    def spectral_radius(self) -> torch.Tensor:
+        """max |λ| per step, shape (steps,)."""
+        return self.eigenvalues.abs().amax(dim=(1, 2))
+
+    def unstable_share(self, tol: float = ZERO_TOLERANCE) -> torch.Tensor:
+        """Share of examples with max Re λ > tol·max(1, |λ|) per step, shape (steps,)."""
+        bound = tol * self.eigenvalues.abs().amax(dim=2).clamp_min(1.0)
+        return (self.eigenvalues.real.amax(dim=2) > bound).double().mean(dim=1)
+
+    def classes(self, tol: float = ZERO_TOLERANCE) -> list[str]:
+        return [
+            classify(float(r), float(s), tol) for r, s in zip(self.max_real, self.spectral_radius)
+        ]
+
+
+@torch.no_grad()
+def trajectory_spectra(block: ODEBlock, y0: torch.Tensor) -> TrajectorySpectra:
+    """Spectra of J along the trajectories of a batch ``y0`` (batch, width), in float64."""
+    analysed = copy.deepcopy(block).double()
+    y0 = y0.detach().to(dtype=torch.float64, device=next(analysed.parameters()).device)
+    states = analysed.trajectory(y0)[:-1]  # Y_0 … Y_{N-1}
+    steps = analysed.dynamics.stage_parameters(analysed.steps, analysed.stage_offsets)
+    jacobians = torch.stack(
+        [jacobian(analysed.dynamics, y, stage[0]) for y, stage in zip(states, steps)]
+    )
+    return TrajectorySpectra(torch.linalg.eigvals(jacobians).cpu(), block.h, block.T)
+
+
+def _as_integrator(integrator):
+    return get_integrator(integrator) if isinstance(integrator, str) else integrator
+
+
+def is_stable(integrator, z, tol: float = 1e-12):
+    """|R(z)| ≤ 1 (+ tol) elementwise, for complex numbers, NumPy arrays or tensors."""
+    R = _as_integrator(integrator).stability_function(z)
+    return abs(R) <= 1 + tol
+
+
+def _ray_limits(polynomial: np.ndarray, directions: np.ndarray, tol: float) -> np.ndarray:
+    """For each unit direction e^{iφ}: sup{u : |R(s e^{iφ})| ≤ 1 for all s ∈ (0, u]}.
+
+    |R(u e^{iφ})|² − 1 = Σ_m c_m(φ) u^m with c_m = Σ_{j+k=m} r_j r_k cos((j − k)φ), a real
+    polynomial in u; its first sign change on u > 0 ends the stable segment of the ray.
+    """
+    degree = len(polynomial) - 1
+    phi = np.angle(directions)
+    coefficients = np.zeros((len(directions), 2 * degree + 1))
+    for j in range(degree + 1):
+        for k in range(degree + 1):
+            coefficients[:, j + k] += polynomial[j] * polynomial[k] * np.cos((j - k) * phi)
+    coefficients[:, 0] -= 1.0  # p(u) = |R|² − 1, p(0) = 0
+    coefficients[np.abs(coefficients) <= tol] = 0.0
+    limits = np.full(len(directions), np.inf)
+    nonzero = coefficients != 0
+    lowest = np.where(nonzero.any(axis=1), nonzero.argmax(axis=1), -1)  # -1: |R| ≡ 1
+    rows = np.arange(len(directions))
+    leading = coefficients[rows, np.maximum(lowest, 0)]
+    limits[(lowest >= 0) & (leading > 0)] = 0.0  # |R| > 1 for every small u
+    for m in np.unique(lowest[(lowest >= 0) & (leading < 0)]):
+        group = np.flatnonzero((lowest == m) & (leading < 0))
+        limits[group] = _first_upcrossing(coefficients[group, m:], coefficients[group])
+    return limits
+
+
+def _first_upcrossing(reduced: np.ndarray, full: np.ndarray) -> np.ndarray:
+    """Smallest u > 0 where Σ full_m u^m turns positive; roots from ``reduced`` (batched)."""
+    degree = reduced.shape[1] - 1
+    result = np.full(len(reduced), np.inf)
+    if degree < 1:
+        return result
+    companion = np.zeros((len(reduced), degree, degree))
+    companion[:, 1:, :-1] = np.eye(degree - 1)
+    companion[:, :, -1] = -reduced[:, :-1] / reduced[:, -1:]
+    roots = np.linalg.eigvals(companion)
+    real = np.abs(roots.imag) <= 1e-7 * np.maximum(1.0, np.abs(roots))
+    candidates = np.where(real & (roots.real > 1e-12), roots.real, np.inf)
+    beyond = np.where(np.isfinite(candidates), candidates * (1 + 1e-6), 0.0)
+    powers = beyond[..., None] ** np.arange(full.shape[1])
+    turns_positive = (powers * full[:, None, :]).sum(axis=-1) > 0
+    return np.where(turns_positive, candidates, np.inf).min(axis=1)
+
+
+def max_stable_step(integrator, eigenvalues, tol: float = 1e-9) -> float:
+    """Largest h with |R(sλ)| ≤ 1 for all s ∈ (0, h] and all given λ.
+
+    Real parts and magnitudes below tol·max|λ| count as zero (rounding of the eigensolver).
+
+    0 when no h > 0 works (e.g. forward Euler with purely imaginary λ), ∞ when all do
+    (e.g. λ = 0 only). Forward Euler, λ = −3: 2/3. RK4, λ = i: 2√2.
+    """
+    integrator = _as_integrator(integrator)
+    polynomial = getattr(getattr(integrator, "tableau", None), "stability_polynomial", None)
+    if polynomial is None:
+        raise ResodeError(f"max_stable_step needs a polynomial stability function; {integrator!r}")
+    lam = np.asarray(
+        eigenvalues.detach().cpu().numpy()
+        if isinstance(eigenvalues, torch.Tensor)
+        else eigenvalues,
+        dtype=np.complex128,
+    ).ravel()
+    # Eigenvalues are computed to about tol·max|λ|: snap real parts and magnitudes below it.
+    floor = tol * float(np.abs(lam).max(initial=0.0))
+    lam = np.where(np.abs(lam.real) <= floor, 1j * lam.imag, lam)
+    lam = lam[np.abs(lam) > floor]
+    if lam.size == 0:
+        return math.inf
+    # The limit depends on the direction only (scaled by 1/|λ|); directions repeat a lot.
+    directions = np.round(lam / np.abs(lam), 12)
+    unique, inverse = np.unique(directions, return_inverse=True)
+    limits = _ray_limits(np.asarray(polynomial), unique, tol)[inverse] / np.abs(lam)
+    return float(limits.min())
+
+
+def advice_for(spectra: TrajectorySpectra, integrator_name: str) -> tuple[str, dict]:
+    """A verdict and concrete advice for the spectrum of a trained block."""
+    eigenvalues = spectra.eigenvalues.reshape(-1)
+    safe = {name: max_stable_step(name, eigenvalues) for name in INTEGRATORS}
+    steps_needed = {
+        name: (math.ceil(spectra.T / h) if h > 0 and math.isfinite(h) else (1 if h else None))
+        for name, h in safe.items()
+    }
+    current = safe[integrator_name]
+    ode_unstable = "unstable" in spectra.classes()
+    if spectra.h <= current:
+        verdict = (
+            f"stable: h = {spectra.h:.4g} ≤ largest stable step {current:.4g} of {integrator_name}"
+        )
+    elif current > 0:
+        verdict = (
+            f"unstable: h = {spectra.h:.4g} > largest stable step {current:.4g}; "
+            f"use ≥ {steps_needed[integrator_name]} steps with {integrator_name}"
+        )
+    else:
+        options = [f"{n} with ≥ {k} steps" for n, k in steps_needed.items() if k]
+        verdict = f"unstable: no step size makes {integrator_name} stable for this spectrum"
+        verdict += f"; use {' or '.join(options)}" if options else ""
+    if ode_unstable:
+        verdict += "; the ODE itself has Re λ > 0: use antisymmetric or parabolic dynamics"
+    return verdict, {"max_stable_step": safe, "steps_needed": steps_needed}
+
+
+@dataclass
+class Sensitivity:
+    """Forward sensitivity of Y_N to Y0, per example and summarized."""
+
+    growth: torch.Tensor  # ‖Y_N(Y0 + εδ) − Y_N(Y0)‖ / ‖εδ‖, shape (batch,)
+    singular_value: torch.Tensor  # largest singular value of ∂Y_N/∂Y0, shape (batch,)
+
+    def summary(self) -> dict[str, float]:
+        return {
+            "growth_mean": float(self.growth.mean()),
+            "growth_max": float(self.growth.max()),
+            "singular_value_mean": float(self.singular_value.mean()),
+            "singular_value_max": float(self.singular_value.max()),
+        }
+
+
+def sensitivity(
+    block: ODEBlock,
+    y0: torch.Tensor,
+    epsilon: float = 1e-4,
+    iterations: int = 30,
+    seed: int = 0,
+) -> Sensitivity:
+    """Finite-perturbation growth and ‖∂Y_N/∂Y0‖₂ per example (power iteration on JᵀJ)."""
+    check_positive("epsilon", epsilon)
+    check_int("iterations", iterations)
+    analysed = copy.deepcopy(block).double().requires_grad_(False)
+    y0 = y0.detach().to(dtype=torch.float64, device=next(analysed.parameters()).device)
+    generator = torch.Generator().manual_seed(seed)
+    direction = torch.randn(y0.shape, generator=generator, dtype=torch.float64).to(y0.device)
+    direction = direction / direction.norm(dim=1, keepdim=True)
+    with torch.no_grad():
+        moved = analysed(y0 + epsilon * direction) - analysed(y0)
+    growth = moved.norm(dim=1) / epsilon
+    # One forward pass; J v and Jᵀ w are backward passes through its graph (the J v by the
+    # double-backward identity J v = ∂/∂w ⟨Jᵀ w, v⟩), rows being independent examples.
+    with torch.enable_grad():
+        y0 = y0.clone().requires_grad_(True)
+        yN = analysed(y0)
+        w = torch.zeros_like(yN, requires_grad=True)
+        (transpose_w,) = torch.autograd.grad(yN, y0, w, create_graph=True)
+        v = direction
+        for _ in range(iterations):  # v ← JᵀJ v / ‖JᵀJ v‖
+            (jv,) = torch.autograd.grad(transpose_w, w, v, retain_graph=True)
+            (jtjv,) = torch.autograd.grad(yN, y0, jv, retain_graph=True)
+            v = jtjv / jtjv.norm(dim=1, keepdim=True).clamp_min(1e-300)
+        (jv,) = torch.autograd.grad(transpose_w, w, v)
+    sigma = jv.detach().norm(dim=1)
+    return Sensitivity(growth.cpu(), sigma.cpu())
+
+
+def discrete_stability(spectra: TrajectorySpectra, integrator) -> dict[str, list]:
+    """Per step: is every hλ inside the region, and the amplification max |R(hλ)|."""
+    R = _as_integrator(integrator).stability_function(spectra.h * spectra.eigenvalues)
+    amplification = R.abs().amax(dim=(1, 2))
+    return {
+        "inside_region": [bool(a <= 1 + 1e-9) for a in amplification],
+        "amplification": [float(a) for a in amplification],
+    }
+
+
+def stability_report(
+    block: ODEBlock, y0: torch.Tensor, spectra: TrajectorySpectra | None = None
+) -> dict:
+    """Everything ``resode stability`` reports for a block and a batch of initial states.
+
+    Pass ``spectra`` when already computed by :func:`trajectory_spectra` for the same input.
+    """
+    name = block.integrator.name
+    spectra = trajectory_spectra(block, y0) if spectra is None else spectra
+    discrete = discrete_stability(spectra, name)
+    verdict, advice = advice_for(spectra, name)
+    return {
+        "integrator": name,
+        "dynamics": getattr(block, "dynamics_name", type(block.dynamics).__name__),
+        "T": block.T,
+        "steps": block.steps,
+        "h": block.h,
+        "examples": int(y0.shape[0]),
+        "per_step": {
+            "max_real": [float(v) for v in spectra.max_real],
+            "spectral_radius": [float(v) for v in spectra.spectral_radius],
+            "unstable_share": [float(v) for v in spectra.unstable_share()],
+            "class": spectra.classes(),
+            **discrete,
+        },
+        "max_stable_step": advice["max_stable_step"][name],
+        "max_stable_step_by_integrator": advice["max_stable_step"],
+        "steps_needed_by_integrator": advice["steps_needed"],
+        "sensitivity": sensitivity(block, y0).summary(),
+        "verdict": verdict,
+    }
