@@ -22,12 +22,12 @@ def run_experiment(name: str, out: str | Path, **options) -> dict:
     check_choice("experiment", name, (*EXPERIMENTS, "all"))
     out = Path(out)
     if name == "all":
+        # seed and quick apply to every experiment; the landscape's options only to it
         results = {}
         for each in EXPERIMENTS:
-            accepted = _accepted_options(each)
-            results[each] = run_experiment(
-                each, out, **{k: v for k, v in options.items() if k in accepted}
-            )
+            shared = {"seed", "quick"} if each != "landscape" else _accepted_options(each)
+            chosen = {k: v for k, v in options.items() if k in shared}
+            results[each] = run_experiment(each, out, **chosen)
         return results
     module = importlib.import_module(f".{name}", __name__)
     accepted = _accepted_options(name)
