@@ -8,6 +8,8 @@ per step: the classic ResNet), so ``block.steps`` can change after training.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 from torch import nn
 
@@ -83,13 +85,17 @@ class ODEBlock(nn.Module):
             y = step(field, y, h, stage_parameters)
         return y
 
+    def states(self, y0: torch.Tensor) -> Iterator[torch.Tensor]:
+        """Y_1, Y_2, …, Y_N one at a time (for monitoring a forward pass step by step)."""
+        self._check_input(y0)
+        y = y0
+        for stage_parameters in self.dynamics.stage_parameters(self._steps, self.stage_offsets):
+            y = self.integrator.step(self.dynamics, y, self.h, stage_parameters)
+            yield y
+
     def trajectory(self, y0: torch.Tensor) -> torch.Tensor:
         """All states Y_0 … Y_N, shape (steps + 1, batch, width)."""
-        self._check_input(y0)
-        states = [y0]
-        for stage_parameters in self.dynamics.stage_parameters(self._steps, self.stage_offsets):
-            states.append(self.integrator.step(self.dynamics, states[-1], self.h, stage_parameters))
-        return torch.stack(states)
+        return torch.stack([y0, *self.states(y0)])
 
     @property
     def stage_offsets(self) -> tuple[float, ...]:

@@ -8,6 +8,7 @@ plus a JSON document in its metadata (counters, optimizer and scheduler settings
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -22,6 +23,18 @@ from safetensors.torch import save
 from .errors import RunDirectoryError
 
 STATE_KEY = "resode_state"
+CHECKSUM_KEY = "resode_sha256"
+
+
+def _checksum(tensors: dict[str, torch.Tensor], state_text: str | None) -> str:
+    """SHA-256 over every tensor's name, dtype, shape and bytes, and the state document."""
+    digest = hashlib.sha256()
+    for key in sorted(tensors):
+        value = tensors[key].contiguous()
+        digest.update(f"{key}|{value.dtype}|{tuple(value.shape)}|".encode())
+        digest.update(value.reshape(-1).view(torch.uint8).numpy().tobytes())
+    digest.update((state_text or "").encode())
+    return digest.hexdigest()
 
 
 def atomic_write(path: str | Path, write: Callable[[Any], None], binary: bool = False) -> None:
@@ -65,15 +78,25 @@ def read_json(path: str | Path) -> Any:
 def write_tensors(
     path: str | Path, tensors: dict[str, torch.Tensor], state: Any | None = None
 ) -> None:
-    """Write tensors (and an optional JSON-serializable ``state``) as one safetensors file."""
+    """Write tensors (and an optional JSON-serializable ``state``) as one safetensors file.
+
+    The metadata carries a SHA-256 of the contents, so an altered file is refused on reading.
+    """
     contiguous = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
-    metadata = {STATE_KEY: json.dumps(state)} if state is not None else None
+    state_text = json.dumps(state) if state is not None else None
+    metadata = {CHECKSUM_KEY: _checksum(contiguous, state_text)}
+    if state_text is not None:
+        metadata[STATE_KEY] = state_text
     payload = save(contiguous, metadata=metadata)
     atomic_write(path, lambda f: f.write(payload), binary=True)
 
 
 def read_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], Any]:
-    """Read a file written by :func:`write_tensors`: (tensors, state or None)."""
+    """Read a file written by :func:`write_tensors`: (tensors, state or None).
+
+    Never executes code from the file; a truncated, altered or foreign file raises
+    :class:`RunDirectoryError` before anything is returned.
+    """
     path = Path(path)
     if not path.is_file():
         raise RunDirectoryError(f"missing file {path}")
@@ -81,9 +104,14 @@ def read_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], Any]:
         with safe_open(str(path), framework="pt") as handle:
             tensors = {key: handle.get_tensor(key) for key in handle.keys()}
             metadata = handle.metadata() or {}
-        state = json.loads(metadata[STATE_KEY]) if STATE_KEY in metadata else None
+        state_text = metadata.get(STATE_KEY)
+        state = json.loads(state_text) if state_text is not None else None
     except (SafetensorError, OSError, ValueError, json.JSONDecodeError) as error:
         raise RunDirectoryError(f"corrupt tensor file {path}: {error}") from None
+    if CHECKSUM_KEY not in metadata:
+        raise RunDirectoryError(f"{path} has no checksum; it was not written by resode")
+    if _checksum(tensors, state_text) != metadata[CHECKSUM_KEY]:
+        raise RunDirectoryError(f"corrupt tensor file {path}: checksum mismatch (altered contents)")
     return tensors, state
 
 

@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import fields
 from pathlib import Path
 
 from .activations import ACTIVATIONS
-from .config import DEVICES, OPTIMIZERS, SCHEDULES, TrainConfig
+from .config import DEVICES, DTYPES, OPTIMIZERS, SCHEDULES, TrainConfig
 from .data import DATASETS
+from .diagnosis import StabilityError
+from .distributed import launched_world_size
 from .dynamics import DYNAMICS
 from .errors import ResodeError, TrainingDivergedError
 from .experiments import EXPERIMENTS
@@ -77,6 +80,7 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "weight_decay": (float, "weight of the weight-decay penalty ∫‖θ(t)‖² dt"),
         "seed": (int, "random seed (data, initialization, shuffling)"),
         "device": (str, f"device: {_choices(DEVICES)}"),
+        "dtype": (str, f"floating-point precision: {_choices(DTYPES)}"),
     }
     for field in fields(TrainConfig):
         kind, text = described[field.name]
@@ -96,6 +100,25 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR")
     train.add_argument("--force", action="store_true", help="overwrite an existing run in --out")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--guard",
+        type=int,
+        default=0,
+        metavar="B",
+        help="check forward stability every B batches (0: only when the loss is non-finite)",
+    )
+    train.add_argument(
+        "--state-bound",
+        type=float,
+        default=1e6,
+        help="largest |Y| a stable forward pass may reach (default: 1e6)",
+    )
+    train.add_argument("--tensorboard", action="store_true", help="also log to DIR/tensorboard")
+    train.add_argument(
+        "--distributed",
+        action="store_true",
+        help="require a torchrun launch (data-parallel over its processes)",
+    )
 
     evaluate = commands.add_parser(
         "evaluate", help="evaluate a trained run, optionally at other depths"
@@ -134,7 +157,12 @@ def _default_out(data: str) -> Path:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from .train import read_config, train
+    from .errors import check_int, check_positive
+    from .state import read_config
+    from .train import train
+
+    guard = check_int("guard", args.guard, minimum=0)
+    state_bound = check_positive("state bound", args.state_bound)
 
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
     given = {k: v for k, v in given.items() if v is not None}
@@ -151,6 +179,8 @@ def _run_train(args: argparse.Namespace) -> int:
         out, resume = args.resume, True
     else:
         config = TrainConfig(**given)
+        if args.out is None and launched_world_size() > 1:
+            raise ResodeError("a distributed run needs --out DIR (the same on every process)")
         out = args.out if args.out is not None else _default_out(config.data)
         if (out / "config.json").exists() and not args.force:
             raise ResodeError(
@@ -158,10 +188,22 @@ def _run_train(args: argparse.Namespace) -> int:
                 "or overwrite it with --force"
             )
         resume = False
-    print(f"run directory: {out}", file=sys.stderr)
-    metrics = train(config, out, resume=resume, progress=not args.quiet)
+    main_process = os.environ.get("RANK", "0") == "0"
+    if main_process:
+        print(f"run directory: {out}", file=sys.stderr)
+    metrics = train(
+        config,
+        out,
+        resume=resume,
+        progress=not args.quiet,
+        guard=guard,
+        state_bound=state_bound,
+        tensorboard=args.tensorboard,
+        distributed_required=args.distributed,
+    )
     summary = {k: v for k, v in metrics.items() if k.startswith(("train_", "test_"))}
-    print(" ".join(f"{k}={v:.4f}" for k, v in summary.items()))
+    if main_process:
+        print(" ".join(f"{k}={v:.4f}" for k, v in summary.items()))
     return 0
 
 
@@ -250,6 +292,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, ResodeError) as error:
         print(f"resode: error: {error}", file=sys.stderr)
         return 2
+    except StabilityError as error:
+        print(f"resode: unstable forward propagation: {error}", file=sys.stderr)
+        return 1
     except TrainingDivergedError as error:
         print(f"resode: training diverged: {error}", file=sys.stderr)
         return 1

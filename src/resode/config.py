@@ -20,6 +20,7 @@ from .timegrid import INTERPOLATIONS
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "cosine", "step")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+DTYPES = ("float32", "float64", "bfloat16")
 
 
 @dataclass
@@ -46,6 +47,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     seed: int = 0
     device: str = "auto"
+    dtype: str = "float32"
 
     def __post_init__(self) -> None:
         self.validate()
@@ -60,6 +62,7 @@ class TrainConfig:
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_choice("schedule", self.schedule, SCHEDULES)
         check_choice("device", self.device, DEVICES)
+        check_choice("dtype", self.dtype, DTYPES)
         for name in ("width", "steps", "epochs", "batch_size"):
             check_int(name, getattr(self, name))
         if self.grid is not None:

@@ -8,7 +8,8 @@ from .checkpoint import read_tensors
 from .data import Dataset, load_dataset
 from .errors import RunDirectoryError
 from .network import ResNet
-from .train import MODEL, build_model, final_metrics, read_config, resolve_device
+from .state import MODEL, read_config
+from .train import build_model, final_metrics, resolve_device
 
 
 def load_run(run: str | Path, device: str = "cpu") -> tuple[ResNet, Dataset]:

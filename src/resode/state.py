@@ -1,0 +1,102 @@
+"""The persistent state of a training run: its config and its checkpoint.
+
+``checkpoint.safetensors`` holds, in one atomically written file, the model weights, the
+optimizer state, every RNG state used (data shuffling, torch CPU, CUDA when used), the
+epoch and step counters, the scheduler state, the history and the config it belongs to.
+Loading checks the checksum and the config before touching the model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .checkpoint import (
+    optimizer_from_flat,
+    optimizer_to_flat,
+    read_json,
+    read_tensors,
+    write_json,
+    write_tensors,
+)
+from .config import TrainConfig
+from .errors import ResodeError, RunDirectoryError
+
+CHECKPOINT = "checkpoint.safetensors"
+MODEL = "model.safetensors"
+CONFIG = "config.json"
+
+
+def write_config(out: Path, config: TrainConfig, model_info: dict) -> None:
+    write_json(out / CONFIG, {**config.to_dict(), "model": model_info})
+
+
+def read_config(out: str | Path) -> TrainConfig:
+    """The TrainConfig stored in a run directory."""
+    path = Path(out) / CONFIG
+    document = read_json(path)
+    if not isinstance(document, dict):
+        raise RunDirectoryError(f"{path} is not a JSON object")
+    document.pop("model", None)
+    try:
+        return TrainConfig.from_dict(document)
+    except (ResodeError, TypeError) as error:
+        raise RunDirectoryError(f"invalid {path}: {error}") from None
+
+
+def remove_partial_writes(out: Path) -> None:
+    """Delete temporary files left by a write that was killed before its rename."""
+    for leftover in out.glob(".*.tmp"):
+        leftover.unlink(missing_ok=True)
+
+
+def save_checkpoint(
+    out: Path, config: TrainConfig, model, optimizer, scheduler, generator, counters, history
+) -> None:
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    optimizer_tensors, optimizer_state = optimizer_to_flat(optimizer)
+    tensors.update(optimizer_tensors)
+    tensors["rng.shuffle"] = generator.get_state()
+    tensors["rng.torch"] = torch.get_rng_state()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        tensors["rng.cuda"] = torch.cuda.get_rng_state()
+    state = {
+        **counters,
+        "config": config.to_dict(),
+        "optimizer": optimizer_state,
+        "scheduler": {k: v for k, v in scheduler.state_dict().items() if k != "lr_lambdas"},
+        "history": history,
+    }
+    write_tensors(out / CHECKPOINT, tensors, state)
+    write_tensors(out / MODEL, model.state_dict())
+
+
+def load_checkpoint(
+    out: Path, config: TrainConfig, model, optimizer, scheduler, generator
+) -> tuple[dict, list]:
+    """Restore everything from ``out``; return (counters, history). Refuses a foreign config."""
+    tensors, state = read_tensors(out / CHECKPOINT)
+    if not isinstance(state, dict) or "epoch" not in state:
+        raise RunDirectoryError(f"{out / CHECKPOINT} holds no training state")
+    if state.get("config") != config.to_dict():
+        raise RunDirectoryError(
+            f"{out / CHECKPOINT} belongs to another config than {out / CONFIG}; refusing to resume"
+        )
+    weights = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError:
+        raise RunDirectoryError(
+            f"checkpoint in {out} does not match the model of its config.json"
+        ) from None
+    device = next(model.parameters()).device
+    optimizer_tensors = {k: v.to(device) for k, v in tensors.items() if k.startswith("optimizer.")}
+    optimizer_from_flat(optimizer, optimizer_tensors, state["optimizer"])
+    scheduler.load_state_dict({**scheduler.state_dict(), **state["scheduler"]})
+    generator.set_state(tensors["rng.shuffle"])
+    torch.set_rng_state(tensors["rng.torch"])
+    if "rng.cuda" in tensors and torch.cuda.is_available():
+        torch.cuda.set_rng_state(tensors["rng.cuda"])
+    counters = {"epoch": int(state["epoch"]), "step": int(state.get("step", 0))}
+    return counters, list(state["history"])
