@@ -76,6 +76,12 @@ class ODEBlock(nn.Module):
         if not isinstance(y0, torch.Tensor) or y0.dim() != 2 or y0.shape[1] != self.width:
             shape = tuple(y0.shape) if isinstance(y0, torch.Tensor) else type(y0).__name__
             raise ResodeError(f"ODEBlock expects input of shape (batch, {self.width}), got {shape}")
+        weight = self.dynamics.weight.values
+        if y0.dtype != weight.dtype or y0.device != weight.device:
+            raise ResodeError(
+                f"ODEBlock input is {y0.dtype} on {y0.device} but its weights are {weight.dtype} "
+                f"on {weight.device}; convert one with .to()"
+            )
 
     def forward(self, y0: torch.Tensor) -> torch.Tensor:
         self._check_input(y0)

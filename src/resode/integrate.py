@@ -29,6 +29,10 @@ def integrate(
         raise ResodeError(f"f must be a callable f(t, y), got {type(f).__name__}")
     if not isinstance(y0, torch.Tensor):
         raise ResodeError(f"y0 must be a torch.Tensor, got {type(y0).__name__}")
+    if not (y0.is_floating_point() or y0.is_complex()):
+        raise ResodeError(f"y0 must be a floating-point or complex tensor, got {y0.dtype}")
+    if not bool(torch.isfinite(y0).all()):
+        raise ResodeError("y0 contains non-finite values (nan or inf)")
     T = check_positive("T", T)
     steps = check_int("steps", steps)
     integrator = get_integrator(method)

@@ -66,6 +66,16 @@ class ResNet(nn.Module):
             )
         if not x.is_floating_point():
             raise ResodeError(f"input must be a floating-point tensor, got {x.dtype}")
+        weight = self.opening.weight
+        if x.dtype != weight.dtype:
+            raise ResodeError(
+                f"input dtype {x.dtype} does not match the model's {weight.dtype}; "
+                f"convert with x.to({weight.dtype}) or model.to({x.dtype})"
+            )
+        if x.device != weight.device:
+            raise ResodeError(
+                f"input is on {x.device} but the model is on {weight.device}; move one with .to()"
+            )
         if not bool(torch.isfinite(x).all()):
             raise ResodeError("input contains non-finite values (nan or inf)")
         return self.activation(self.opening(x))
