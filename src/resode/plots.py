@@ -26,7 +26,7 @@ def save_figure(figure, path: str | Path) -> None:
 @torch.no_grad()
 def plot_decision_boundary(model, dataset, path: str | Path, resolution: int = 300) -> None:
     """Predicted class over the bounding box of the data, with the test points on top."""
-    x = torch.cat([dataset.x_train, dataset.x_test]).cpu().numpy()
+    x = torch.cat([dataset.x_train, dataset.x_test]).float().cpu().numpy()
     low, high = x.min(axis=0), x.max(axis=0)
     margin = 0.05 * (high - low)
     gx, gy = (np.linspace(lo - m, hi + m, resolution) for lo, hi, m in zip(low, high, margin))
@@ -51,7 +51,7 @@ def plot_decision_boundary(model, dataset, path: str | Path, resolution: int = 3
         vmax=9.5,
         alpha=0.35,
     )
-    test_x = dataset.x_test.cpu().numpy()
+    test_x = dataset.x_test.float().cpu().numpy()
     test_y = dataset.y_test.cpu().numpy()
     axes.scatter(
         test_x[:, 0],
