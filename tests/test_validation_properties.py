@@ -162,3 +162,38 @@ def test_integrate_on_random_initial_values(y0, method):
         _clean(error)
         return
     assert result.shape == y0.shape and bool(torch.isfinite(result).all())
+
+
+@SETTINGS
+@given(
+    integrator=st.one_of(ANY_VALUE, st.sampled_from(["euler", "heun", "rk3", "rk4"])),
+    eigenvalues=st.one_of(
+        ANY_VALUE,
+        st.lists(
+            st.complex_numbers(allow_nan=True, allow_infinity=True),
+            max_size=5,
+        ),
+    ),
+)
+def test_max_stable_step_on_random_arguments(integrator, eigenvalues):
+    from resode.stability import max_stable_step
+
+    try:
+        h = max_stable_step(integrator, eigenvalues)
+    except ResodeError as error:
+        _clean(error)
+        return
+    assert h >= 0
+
+
+@SETTINGS
+@given(y0=st.one_of(TENSORS, ANY_VALUE))
+def test_stability_analysis_on_random_states(y0):
+    from resode.stability import sensitivity, trajectory_spectra
+
+    block = ODEBlock(3, steps=2)
+    for analysis in (trajectory_spectra, sensitivity):
+        try:
+            analysis(block, y0)
+        except ResodeError as error:
+            _clean(error)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from .block import ODEBlock
-from .errors import ResodeError, check_int, check_positive
+from .errors import ResodeError, check_features, check_int, check_positive
 from .integrators import INTEGRATORS, get_integrator
 
 ZERO_TOLERANCE = 1e-7
@@ -83,6 +83,7 @@ class TrajectorySpectra:
 @torch.no_grad()
 def trajectory_spectra(block: ODEBlock, y0: torch.Tensor) -> TrajectorySpectra:
     """Spectra of J along the trajectories of a batch ``y0`` (batch, width), in float64."""
+    check_features("y0", y0, block.width)
     analysed = copy.deepcopy(block).double()
     y0 = y0.detach().to(dtype=torch.float64, device=next(analysed.parameters()).device)
     states = analysed.trajectory(y0)[:-1]  # Y_0 … Y_{N-1}
@@ -159,12 +160,17 @@ def max_stable_step(integrator, eigenvalues, tol: float = 1e-9) -> float:
     polynomial = getattr(getattr(integrator, "tableau", None), "stability_polynomial", None)
     if polynomial is None:
         raise ResodeError(f"max_stable_step needs a polynomial stability function; {integrator!r}")
-    lam = np.asarray(
-        eigenvalues.detach().cpu().numpy()
-        if isinstance(eigenvalues, torch.Tensor)
-        else eigenvalues,
-        dtype=np.complex128,
-    ).ravel()
+    try:
+        values = (
+            eigenvalues.detach().cpu() if isinstance(eigenvalues, torch.Tensor) else eigenvalues
+        )
+        lam = np.asarray(values, dtype=np.complex128).ravel()
+    except (TypeError, ValueError, RuntimeError):
+        raise ResodeError(
+            "eigenvalues must be a number, a sequence or an array of numbers"
+        ) from None
+    if not np.isfinite(lam).all():
+        raise ResodeError("eigenvalues contain non-finite values (nan or inf)")
     # Eigenvalues are computed to about tol·max|λ|: snap real parts and magnitudes below it.
     floor = tol * float(np.abs(lam).max(initial=0.0))
     lam = np.where(np.abs(lam.real) <= floor, 1j * lam.imag, lam)
@@ -232,6 +238,7 @@ def sensitivity(
     """Finite-perturbation growth and ‖∂Y_N/∂Y0‖₂ per example (power iteration on JᵀJ)."""
     check_positive("epsilon", epsilon)
     check_int("iterations", iterations)
+    check_features("y0", y0, block.width)
     analysed = copy.deepcopy(block).double().requires_grad_(False)
     y0 = y0.detach().to(dtype=torch.float64, device=next(analysed.parameters()).device)
     generator = torch.Generator().manual_seed(seed)
