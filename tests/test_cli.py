@@ -28,7 +28,13 @@ def test_train_and_evaluate_in_a_subprocess(tmp_path):
     assert "test_accuracy=" in done.stdout
     config = json.loads((out / "config.json").read_text())
     assert config["data"] == "circles" and config["steps"] == 4
-    assert config["model"] == {"in_features": 2, "out_features": 2, "task": "classification"}
+    assert config["model"] == {
+        "kind": "vector",
+        "input_shape": [2],
+        "in_features": 2,
+        "out_features": 2,
+        "task": "classification",
+    }
     shown = _run("evaluate", str(out), "--steps", "4,16", "--json")
     assert shown.returncode == 0, shown.stderr
     rows = json.loads(shown.stdout)
@@ -77,7 +83,8 @@ BAD_TRAIN = [
     ),
     (
         ["--data", "mnist"],
-        "unknown dataset 'mnist'; choose one of: circles, ellipses, peaks, spirals",
+        "unknown dataset 'mnist'; choose one of: bars, circles, diabetes, digits, ellipses, "
+        "mnist1d, peaks, peaks-regression, shapes, spirals",
     ),
     (["--T", "0"], "T must be a finite number > 0"),
     (["--T", "-2"], "T must be a finite number > 0"),

@@ -125,7 +125,14 @@ def _trained(tmp_path):
 
 def _fresh_state(config):
     torch.manual_seed(123)
-    model = build_model(config, 2, 2)
+    info = {
+        "kind": "vector",
+        "input_shape": [2],
+        "in_features": 2,
+        "out_features": 2,
+        "task": "classification",
+    }
+    model = build_model(config, info)
     optimizer, scheduler = make_optimizer(config, model)
     return model, optimizer, scheduler, torch.Generator()
 

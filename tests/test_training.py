@@ -140,7 +140,8 @@ def test_corrupt_run_directory_is_rejected(tmp_path):
     [
         (
             dict(data="mnist"),
-            "unknown dataset 'mnist'; choose one of: circles, ellipses, peaks, spirals",
+            "unknown dataset 'mnist'; choose one of: bars, circles, diabetes, digits, ellipses, "
+            "mnist1d, peaks, peaks-regression, shapes, spirals",
         ),
         (dict(optimizer="lbfgs"), "unknown optimizer 'lbfgs'; choose one of: adam, sgd"),
         (dict(lr=0.0), "lr must be a finite number > 0"),

@@ -19,7 +19,9 @@ from .integrators import get_integrator
 
 
 class ODEBlock(nn.Module):
-    """Maps Y0 of shape (batch, width) to Y_N of shape (batch, width).
+    """Maps Y0 of shape (batch, width, *spatial) to Y_N of the same shape.
+
+    ``spatial`` is empty for the dense kernel, (L,) for ``conv1d``, (H, W) for ``conv2d``.
 
     Args:
         width: number of features n.
@@ -32,7 +34,10 @@ class ODEBlock(nn.Module):
         grid: number M of weight intervals over [0, T] (default: ``steps``).
         interp: ``constant`` (M weight sets) or ``linear`` (M + 1 nodes).
         gamma: damping γ ≥ 0 of the antisymmetric dynamics.
-        init_std: standard deviation of the initial K (default 1/√width).
+        init_std: standard deviation of the initial K (default 1/√fan-in).
+        kernel: ``dense`` (width features), ``conv1d`` or ``conv2d`` (width channels).
+        kernel_size: odd side length of a convolution kernel.
+        norm: ``none``, ``batch`` or ``instance`` normalization of K Y + b inside f.
     """
 
     def __init__(
@@ -47,6 +52,9 @@ class ODEBlock(nn.Module):
         interp: str = "constant",
         gamma: float = 0.0,
         init_std: float | None = None,
+        kernel: str = "dense",
+        kernel_size: int = 3,
+        norm: str = "none",
     ) -> None:
         super().__init__()
         self.width = check_int("width", width)
@@ -54,7 +62,15 @@ class ODEBlock(nn.Module):
         self.steps = steps
         self.integrator = get_integrator(integrator)
         intervals = self.steps if grid is None else check_int("grid", grid)
-        options = dict(interp=interp, activation=activation, init_std=init_std, gamma=gamma)
+        options = dict(
+            interp=interp,
+            activation=activation,
+            init_std=init_std,
+            gamma=gamma,
+            kernel=kernel,
+            kernel_size=kernel_size,
+            norm=norm,
+        )
         self.dynamics: Dynamics = make_dynamics(dynamics, self.width, self.T, intervals, **options)
         self.dynamics_name = dynamics
 
@@ -73,9 +89,11 @@ class ODEBlock(nn.Module):
         return self.T / self._steps
 
     def _check_input(self, y0: torch.Tensor) -> None:
-        if not isinstance(y0, torch.Tensor) or y0.dim() != 2 or y0.shape[1] != self.width:
+        spatial = self.dynamics.kernel.spatial_dims
+        if not isinstance(y0, torch.Tensor) or y0.dim() != 2 + spatial or y0.shape[1] != self.width:
             shape = tuple(y0.shape) if isinstance(y0, torch.Tensor) else type(y0).__name__
-            raise ResodeError(f"ODEBlock expects input of shape (batch, {self.width}), got {shape}")
+            expected = ", ".join(["batch", str(self.width)] + ["L", "H, W"][spatial - 1 : spatial])
+            raise ResodeError(f"ODEBlock expects input of shape ({expected}), got {shape}")
         weight = self.dynamics.weight.values
         if y0.dtype != weight.dtype or y0.device != weight.device:
             raise ResodeError(

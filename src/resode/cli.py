@@ -21,11 +21,11 @@ from dataclasses import fields
 from pathlib import Path
 
 from .activations import ACTIVATIONS
-from .config import DEVICES, DTYPES, OPTIMIZERS, SCHEDULES, TrainConfig
+from .config import DEVICES, DTYPES, OPTIMIZERS, SCHEDULES, TASKS, TrainConfig
 from .data import DATASETS
 from .diagnosis import StabilityError
 from .distributed import launched_world_size
-from .dynamics import DYNAMICS
+from .dynamics import DYNAMICS, NORMS
 from .errors import ResodeError, TrainingDivergedError
 from .experiments import EXPERIMENTS
 from .integrators import INTEGRATORS
@@ -57,6 +57,11 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
+def _int_or_list(text: str) -> int | list[int]:
+    values = _int_list(text)
+    return values[0] if len(values) == 1 and "," not in text else values
+
+
 def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = TrainConfig()
     described = {
@@ -64,9 +69,11 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "dynamics": (str, f"right-hand side: {_choices(DYNAMICS)}"),
         "integrator": (str, f"time integrator: {_choices(INTEGRATORS)}"),
         "activation": (str, f"activation σ: {_choices(ACTIVATIONS)}"),
-        "width": (int, "number of features n of the ODE state"),
-        "T": (float, "final time; step size h = T/steps"),
-        "steps": (int, "number of integration steps N (depth)"),
+        "task": (str, f"learning task, must fit the dataset: {_choices(TASKS)}"),
+        "width": (int, "number of features n of the ODE state (vector data)"),
+        "widths": (_int_list, "channels of each ODE unit, e.g. 16,32,64 (signals, images)"),
+        "T": (float, "final time of each unit; step size h = T/steps"),
+        "steps": (_int_or_list, "integration steps N (depth), one value or one per unit"),
         "grid": (int, "number of weight intervals M over [0, T] (default: steps)"),
         "interp": (str, f"weights in time: {_choices(INTERPOLATIONS)}"),
         "gamma": (float, "damping γ of antisymmetric dynamics (K − Kᵀ − γI)"),
@@ -79,6 +86,9 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "smoothness": (float, "weight of the time-smoothness penalty ∫‖θ'(t)‖² dt"),
         "weight_decay": (float, "weight of the weight-decay penalty ∫‖θ(t)‖² dt"),
         "seed": (int, "random seed (data, initialization, shuffling)"),
+        "kernel_size": (int, "odd side of the convolution kernels"),
+        "norm": (str, f"normalization inside the dynamics: {_choices(NORMS)}"),
+        "image_size": (int, "image side of the generated shapes and bars datasets"),
         "device": (str, f"device: {_choices(DEVICES)}"),
         "dtype": (str, f"floating-point precision: {_choices(DTYPES)}"),
     }

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 from .activations import ACTIVATIONS
-from .data import DATASETS
-from .dynamics import DYNAMICS
+from .data import DATASETS, dataset_kind, dataset_task
+from .dynamics import DYNAMICS, NORMS
 from .errors import (
     ResodeError,
     check_choice,
@@ -21,6 +21,7 @@ OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "cosine", "step")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("float32", "float64", "bfloat16")
+TASKS = ("classification", "regression", "segmentation")
 
 
 @dataclass
@@ -31,9 +32,11 @@ class TrainConfig:
     dynamics: str = "antisymmetric"
     integrator: str = "rk4"
     activation: str = "tanh"
+    task: str | None = None
     width: int = 16
+    widths: list[int] | None = None
     T: float = 4.0
-    steps: int = 8
+    steps: int | list[int] = 8
     grid: int | None = None
     interp: str = "constant"
     gamma: float = 0.0
@@ -46,6 +49,9 @@ class TrainConfig:
     smoothness: float = 1e-3
     weight_decay: float = 0.0
     seed: int = 0
+    kernel_size: int = 3
+    norm: str = "none"
+    image_size: int | None = None
     device: str = "auto"
     dtype: str = "float32"
 
@@ -63,8 +69,10 @@ class TrainConfig:
         check_choice("schedule", self.schedule, SCHEDULES)
         check_choice("device", self.device, DEVICES)
         check_choice("dtype", self.dtype, DTYPES)
-        for name in ("width", "steps", "epochs", "batch_size"):
+        for name in ("width", "epochs", "batch_size", "kernel_size"):
             check_int(name, getattr(self, name))
+        check_choice("normalization", self.norm, NORMS)
+        self._validate_architecture()
         if self.grid is not None:
             check_int("grid", self.grid)
         check_int("seed", self.seed, minimum=0)
@@ -75,6 +83,43 @@ class TrainConfig:
         if self.gamma and self.dynamics != "antisymmetric":
             raise ResodeError("gamma applies only to antisymmetric dynamics")
         return self
+
+    def _validate_architecture(self) -> None:
+        """Task, widths and steps must fit the dataset's task and kind."""
+        task, kind = dataset_task(self.data), dataset_kind(self.data)
+        if self.task is not None and check_choice("task", self.task, TASKS) != task:
+            fitting = sorted(n for n in DATASETS if dataset_task(n) == self.task)
+            raise ResodeError(
+                f"dataset {self.data!r} is for {task}, not {self.task}; "
+                f"{self.task} datasets: {', '.join(fitting)}"
+            )
+        if kind == "vector":
+            if self.widths is not None:
+                raise ResodeError(
+                    f"--widths applies to signal and image datasets, not {self.data!r}"
+                )
+        elif self.widths is not None:
+            if not isinstance(self.widths, list) or not self.widths:
+                raise ResodeError(f"widths must be a list of channel counts, got {self.widths!r}")
+            for value in self.widths:
+                check_int("width", value)
+        units = len(self.unit_widths()) if kind != "vector" else 1
+        steps = self.steps if isinstance(self.steps, list) else [self.steps]
+        if isinstance(self.steps, list) and len(steps) != units:
+            raise ResodeError(f"steps gives {len(steps)} values for {units} unit(s)")
+        for value in steps:
+            check_int("steps", value)
+        if self.image_size is not None:
+            check_int("image_size", self.image_size)
+            if "size" not in DATASETS[self.data].options:
+                raise ResodeError(f"--image-size applies to shapes and bars, not {self.data!r}")
+
+    def unit_widths(self) -> list[int]:
+        """Channels of each ODE unit for signal and image data (default [16, 32])."""
+        return list(self.widths) if self.widths is not None else [16, 32]
+
+    def dataset_options(self) -> dict:
+        return {} if self.image_size is None else {"size": self.image_size}
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -19,14 +19,16 @@ to the whole grid first); ``forward(y, p)`` evaluates f for one stage's paramete
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .activations import get_activation
 from .errors import ResodeError, check_choice, check_int, check_nonnegative
-from .kernels import DenseKernel
+from .kernels import make_kernel
 from .timegrid import TimeParameter
 
 StageParameters = tuple[torch.Tensor, ...]
+NORMS = ("none", "batch", "instance")
 
 
 class Dynamics(nn.Module):
@@ -40,10 +42,14 @@ class Dynamics(nn.Module):
         interp: str = "constant",
         activation: str = "tanh",
         init_std: float | None = None,
+        kernel: str = "dense",
+        kernel_size: int = 3,
+        norm: str = "none",
     ) -> None:
         super().__init__()
         self.width = check_int("width", width)
-        self.kernel = DenseKernel(self.width)
+        self.kernel = make_kernel(kernel, self.width, kernel_size)
+        self.norm = check_choice("normalization", norm, NORMS)
         self.activation = get_activation(activation)
         self.weight = TimeParameter(self.kernel.weight_shape, intervals, T, interp)
         self.bias = TimeParameter(self.kernel.bias_shape, intervals, T, interp)
@@ -73,18 +79,45 @@ class Dynamics(nn.Module):
         return (self.operator_grid(), self.bias.values)
 
     def preactivation(self, y: torch.Tensor, p: StageParameters) -> torch.Tensor:
-        return self.kernel.apply(y, p[0], p[1])
+        """N(K Y + b) with the optional normalization N."""
+        z = self.kernel.apply(y, p[0], p[1])
+        if self.norm == "batch":
+            return F.batch_norm(z, None, None, training=True)
+        if self.norm == "instance":
+            return F.instance_norm(z)
+        return z
 
     def forward(self, y: torch.Tensor, p: StageParameters) -> torch.Tensor:
-        return self.activation(self.kernel.apply(y, p[0], p[1]))
+        if self.norm == "none":  # the hot path: no extra call
+            return self.activation(self.kernel.apply(y, p[0], p[1]))
+        return self.activation(self.preactivation(y, p))
 
     def jacobian(self, y: torch.Tensor, p: StageParameters) -> torch.Tensor:
-        """J = ∂f/∂Y at each example: shape (batch, n, n)."""
-        slope = self.activation.derivative(self.preactivation(y, p))
-        return slope.unsqueeze(-1) * self.kernel.matrix(p[0])
+        """J = ∂f/∂Y at each example, features flattened: shape (batch, n, n).
+
+        Exact (diag(σ') K) without normalization; by autograd per example with instance
+        normalization; batch normalization couples the examples and has no per-example J.
+        """
+        if self.norm != "none":
+            return self._autograd_jacobian(y, p)
+        slope = self.activation.derivative(self.preactivation(y, p)).flatten(1)
+        return slope.unsqueeze(-1) * self.kernel.matrix(p[0], tuple(y.shape[2:]))
+
+    def _autograd_jacobian(self, y: torch.Tensor, p: StageParameters) -> torch.Tensor:
+        if self.norm == "batch":
+            raise ResodeError(
+                "batch normalization couples the examples: no per-example Jacobian to analyse"
+            )
+
+        def one(row: torch.Tensor) -> torch.Tensor:
+            return self(row.unsqueeze(0), p).flatten()
+
+        flat = torch.func.vmap(torch.func.jacrev(one))(y)
+        return flat.reshape(y.shape[0], -1, y[0].numel())
 
     def extra_repr(self) -> str:
-        return f"width={self.width}, activation={self.activation.name}"
+        norm = f", norm={self.norm}" if self.norm != "none" else ""
+        return f"{self.kernel.describe()}, activation={self.activation.name}{norm}"
 
 
 class StandardDynamics(Dynamics):
@@ -113,11 +146,13 @@ class ParabolicDynamics(Dynamics):
         return (weights, self.bias.values, -weights)
 
     def forward(self, y: torch.Tensor, p: StageParameters) -> torch.Tensor:
-        return self.kernel.apply_transpose(self.activation(self.kernel.apply(y, p[0], p[1])), p[2])
+        return self.kernel.apply_transpose(self.activation(self.preactivation(y, p)), p[2])
 
     def jacobian(self, y: torch.Tensor, p: StageParameters) -> torch.Tensor:
-        slope = self.activation.derivative(self.preactivation(y, p))
-        matrix = self.kernel.matrix(p[0])
+        if self.norm != "none":
+            return self._autograd_jacobian(y, p)
+        slope = self.activation.derivative(self.preactivation(y, p)).flatten(1)
+        matrix = self.kernel.matrix(p[0], tuple(y.shape[2:]))
         return -(matrix.transpose(-1, -2) * slope.unsqueeze(-2)) @ matrix
 
 
@@ -131,7 +166,8 @@ DYNAMICS: dict[str, type[Dynamics]] = {
 def make_dynamics(name: str, width: int, T: float, intervals: int, **options) -> Dynamics:
     """Build a dynamics by name (standard, antisymmetric, parabolic).
 
-    ``options``: ``interp``, ``activation``, ``init_std`` and, for antisymmetric, ``gamma``.
+    ``options``: ``interp``, ``activation``, ``init_std``, ``kernel`` (dense, conv1d, conv2d),
+    ``kernel_size``, ``norm`` (none, batch, instance) and, for antisymmetric, ``gamma``.
     """
     cls = DYNAMICS[check_choice("dynamics", name, DYNAMICS)]
     gamma = options.pop("gamma", 0.0)

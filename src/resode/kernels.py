@@ -3,6 +3,12 @@
 A kernel is stateless: its weights live in a :class:`~resode.timegrid.TimeParameter`
 (dim 0 = time) and are passed in. Structure such as antisymmetry is a reparameterization
 applied to the whole weight grid once per forward pass, invisible to the optimizer.
+
+- ``dense``: K ∈ R^{n×n} on Y of shape (batch, n).
+- ``conv1d`` / ``conv2d``: a "same" zero-padded convolution with an odd kernel on Y of shape
+  (batch, c, L) / (batch, c, H, W). Its exact adjoint Kᵀ is the transposed convolution with
+  the same weights, which equals the convolution with the flipped, channel-transposed kernel;
+  hence K − Kᵀ − γI is again a convolution (kernel w − flip(w)ᵀ, −γ on the centre tap).
 """
 
 from __future__ import annotations
@@ -12,9 +18,15 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .errors import ResodeError, check_choice, check_int
+
+KERNELS = ("dense", "conv1d", "conv2d")
+
 
 class DenseKernel:
     """K ∈ R^{n×n} acting on Y of shape (batch, n): row-wise K Y is ``Y @ Kᵀ``."""
+
+    spatial_dims = 0
 
     def __init__(self, width: int) -> None:
         self.width = width
@@ -46,6 +58,72 @@ class DenseKernel:
             result = result - gamma * eye
         return result
 
-    def matrix(self, weight: torch.Tensor) -> torch.Tensor:
+    def matrix(self, weight: torch.Tensor, spatial: tuple[int, ...] = ()) -> torch.Tensor:
         """The n×n matrix of K."""
         return weight
+
+    def describe(self) -> str:
+        return f"dense {self.width}"
+
+
+class ConvKernel:
+    """A same-size convolution with ``channels`` in and out, odd ``size``, 1 or 2 spatial dims."""
+
+    def __init__(self, channels: int, spatial_dims: int, size: int = 3) -> None:
+        self.width = check_int("channels", channels)
+        self.spatial_dims = spatial_dims
+        self.size = check_int("kernel size", size)
+        if self.size % 2 == 0:
+            raise ResodeError(f"kernel size must be odd (3, 5, …), got {size}")
+        self.padding = self.size // 2
+        self._conv = F.conv1d if spatial_dims == 1 else F.conv2d
+        self._conv_transpose = F.conv_transpose1d if spatial_dims == 1 else F.conv_transpose2d
+
+    @property
+    def weight_shape(self) -> tuple[int, ...]:
+        return (self.width, self.width) + (self.size,) * self.spatial_dims
+
+    @property
+    def bias_shape(self) -> tuple[int, ...]:
+        return (self.width,)
+
+    def default_std(self) -> float:
+        return 1.0 / math.sqrt(self.width * self.size**self.spatial_dims)
+
+    def apply(self, y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None):
+        """K Y + b, shape (batch, c, *spatial)."""
+        return self._conv(y, weight, bias, padding=self.padding)
+
+    def apply_transpose(self, y: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """Kᵀ Y (the exact adjoint of :meth:`apply` without bias), shape (batch, c, *spatial)."""
+        return self._conv_transpose(y, weight, padding=self.padding)
+
+    def antisymmetric(self, weights: torch.Tensor, gamma: float) -> torch.Tensor:
+        """Kernel grid (G, c, c, *k) of K − Kᵀ − γI, itself a convolution."""
+        spatial = tuple(range(-self.spatial_dims, 0))
+        result = weights - weights.transpose(1, 2).flip(spatial)
+        if gamma:
+            centre = (slice(None),) * 3 + (self.padding,) * self.spatial_dims
+            eye = torch.eye(self.width, dtype=weights.dtype, device=weights.device)
+            result = result.clone()
+            result[centre] = result[centre] - gamma * eye
+        return result
+
+    def matrix(self, weight: torch.Tensor, spatial: tuple[int, ...] = ()) -> torch.Tensor:
+        """The dense (n×n) matrix of K on images of size ``spatial``, n = c·prod(spatial)."""
+        n = self.width * math.prod(spatial)
+        basis = torch.eye(n, dtype=weight.dtype, device=weight.device)
+        columns = self.apply(basis.reshape(n, self.width, *spatial), weight)
+        return columns.reshape(n, n).T
+
+    def describe(self) -> str:
+        shape = "×".join([str(self.size)] * self.spatial_dims)
+        return f"conv{self.spatial_dims}d {self.width} channels, {shape}"
+
+
+def make_kernel(name: str, width: int, size: int = 3):
+    """A kernel by name: ``dense`` (width features), ``conv1d`` or ``conv2d`` (width channels)."""
+    check_choice("kernel", name, KERNELS)
+    if name == "dense":
+        return DenseKernel(width)
+    return ConvKernel(width, 1 if name == "conv1d" else 2, size)

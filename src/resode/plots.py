@@ -103,3 +103,67 @@ def plot_spectrum(eigenvalues: torch.Tensor, h: float, integrator, path: str | P
     )
     axes.set_aspect("equal")
     save_figure(figure, path)
+
+
+def plot_run(model, dataset, out: Path) -> None:
+    """The figure that fits a finished run: decision regions, regression fit or segmentations."""
+    if dataset.task == "classification" and dataset.kind == "vector" and dataset.in_features == 2:
+        plot_decision_boundary(model, dataset, out / "boundary.png")
+    elif dataset.task == "regression":
+        plot_regression(model, dataset, out / "regression.png")
+    elif dataset.task == "segmentation":
+        plot_segmentation(model, dataset, out / "segmentation.png")
+
+
+@torch.no_grad()
+def _predict(model, x: torch.Tensor, chunk: int = 256) -> torch.Tensor:
+    was_training = model.training
+    model.eval()
+    result = torch.cat([model(part) for part in x.split(chunk)])
+    model.train(was_training)
+    return result.float().cpu()
+
+
+def plot_regression(model, dataset, path: str | Path) -> None:
+    """Predicted against true test targets, with the diagonal."""
+    truth = dataset.y_test.float().cpu().numpy().ravel()
+    predicted = _predict(model, dataset.x_test).numpy().ravel()
+    residual = ((predicted - truth) ** 2).sum()
+    r2 = 1 - residual / max(((truth - truth.mean()) ** 2).sum(), 1e-300)
+    figure, axes = plt.subplots(figsize=(5, 5))
+    axes.scatter(truth, predicted, s=6, alpha=0.6)
+    low, high = float(min(truth.min(), predicted.min())), float(max(truth.max(), predicted.max()))
+    axes.plot([low, high], [low, high], "k--", lw=1, label="prediction = truth")
+    axes.set_xlabel("true target")
+    axes.set_ylabel("prediction")
+    axes.set_title(f"{dataset.name}: test predictions, R² = {r2:.4f}", fontsize=10)
+    axes.legend(loc="upper left", fontsize=8)
+    axes.set_aspect("equal")
+    save_figure(figure, path)
+
+
+def plot_segmentation(model, dataset, path: str | Path, samples: int = 4) -> None:
+    """Rows of test samples: input image, true labels, predicted labels."""
+    x = dataset.x_test[:samples]
+    truth = dataset.y_test[:samples].cpu().numpy()
+    predicted = _predict(model, x).argmax(dim=1).numpy()
+    images = x.float().cpu().numpy()
+    classes = dataset.num_classes
+    figure, axes = plt.subplots(len(x), 3, figsize=(7.5, 2.5 * len(x)), squeeze=False)
+    cmap = plt.get_cmap("tab10", 10)
+    for row in range(len(x)):
+        image = images[row]
+        shown = image[0] if image.shape[0] == 1 else np.clip(image[:3].transpose(1, 2, 0), 0, 1)
+        axes[row, 0].imshow(shown, cmap="gray" if image.shape[0] == 1 else None)
+        for column, labels in ((1, truth[row]), (2, predicted[row])):
+            picture = axes[row, column].imshow(
+                labels, cmap=cmap, vmin=-0.5, vmax=9.5, interpolation="nearest"
+            )
+        for column, title in enumerate(("input", "truth", "prediction")):
+            axes[row, column].set_title(title if row == 0 else "", fontsize=9)
+            axes[row, column].axis("off")
+    figure.colorbar(
+        picture, ax=axes[:, 2].tolist(), ticks=range(classes), label="class", shrink=0.6
+    )
+    figure.suptitle(f"{dataset.name}: test segmentations", fontsize=10)
+    save_figure(figure, path)

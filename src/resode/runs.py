@@ -9,7 +9,7 @@ from .data import Dataset, load_dataset
 from .errors import RunDirectoryError
 from .network import ResNet
 from .state import MODEL, read_config
-from .train import DTYPES, build_model, final_metrics, resolve_device
+from .train import DTYPES, build_model, final_metrics, model_info, resolve_device
 
 
 def load_run(run: str | Path, device: str = "cpu") -> tuple[ResNet, Dataset]:
@@ -20,8 +20,9 @@ def load_run(run: str | Path, device: str = "cpu") -> tuple[ResNet, Dataset]:
     config = read_config(run)
     target = resolve_device(device)
     dtype = DTYPES[config.dtype]
-    dataset = load_dataset(config.data, seed=config.seed).to(target, dtype)
-    model = build_model(config, dataset.in_features, dataset.out_features).to(dtype=dtype)
+    dataset = load_dataset(config.data, seed=config.seed, **config.dataset_options())
+    dataset = dataset.to(target, dtype)
+    model = build_model(config, model_info(dataset)).to(dtype=dtype)
     weights, _ = read_tensors(run / MODEL)
     try:
         model.load_state_dict(weights)

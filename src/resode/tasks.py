@@ -2,6 +2,9 @@
 
 - classification: softmax cross-entropy; metric ``accuracy``.
 - regression: least squares ½ mean ‖W Y_N − C‖²; metrics ``rmse`` and ``r2``.
+- segmentation: pixel-wise softmax cross-entropy; metrics ``pixel_accuracy`` and ``miou``
+  (intersection over union per class, averaged over the classes that occur in truth or
+  prediction).
 """
 
 from __future__ import annotations
@@ -45,7 +48,35 @@ class Regression:
         }
 
 
-TASKS = {"classification": Classification(), "regression": Regression()}
+class Segmentation:
+    name = "segmentation"
+    headline = "miou"
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Pixel-wise cross-entropy; output (batch, classes, *spatial), target (batch, *spatial)."""
+        return F.cross_entropy(output, target)
+
+    def metrics(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+        classes = output.shape[1]
+        predicted = output.argmax(dim=1)
+        pairs = torch.bincount(
+            (target * classes + predicted).flatten(), minlength=classes * classes
+        ).reshape(classes, classes)  # pairs[truth, prediction]
+        hits = pairs.diagonal().double()
+        union = pairs.sum(dim=0).double() + pairs.sum(dim=1).double() - hits
+        present = union > 0
+        return {
+            "loss": float(self.loss(output, target)),
+            "pixel_accuracy": float(hits.sum() / pairs.sum()),
+            "miou": float((hits[present] / union[present]).mean()),
+        }
+
+
+TASKS = {
+    "classification": Classification(),
+    "regression": Regression(),
+    "segmentation": Segmentation(),
+}
 
 
 def get_task(name: str):

@@ -8,6 +8,8 @@ A run directory holds
     history.csv            one row of metrics per epoch
     metrics.json           final metrics per split and the per-epoch history
     boundary.png           decision regions (2-D inputs, classification)
+    regression.png         prediction against truth (regression)
+    segmentation.png       image / truth / prediction for a few test samples (segmentation)
 
 Everything is written atomically; a crash at any moment leaves the last complete epoch
 resumable. Under torchrun the loop runs data-parallel (see :mod:`resode.distributed`).
@@ -27,6 +29,7 @@ from tqdm.auto import tqdm
 from . import distributed
 from .checkpoint import atomic_write, write_json
 from .config import TrainConfig
+from .convnet import ConvResNet
 from .data import Dataset, load_dataset
 from .diagnosis import StabilityError, diagnose
 from .errors import ResodeError, TrainingDivergedError
@@ -60,14 +63,24 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def build_model(config: TrainConfig, in_features: int, out_features: int) -> ResNet:
-    """The ResNet a config describes (weights drawn from the current torch RNG)."""
-    return ResNet(
-        in_features,
-        config.width,
-        out_features,
-        T=config.T,
-        steps=config.steps,
+def model_info(dataset: Dataset) -> dict:
+    """What a network needs to know of its data (stored in config.json as ``model``)."""
+    return {
+        "kind": dataset.kind,
+        "input_shape": list(dataset.input_shape),
+        "in_features": dataset.in_features,
+        "out_features": dataset.out_features,
+        "task": dataset.task,
+    }
+
+
+def build_model(config: TrainConfig, info: dict) -> ResNet | ConvResNet:
+    """The network a config describes for data described by :func:`model_info`.
+
+    Vectors get a :class:`ResNet` of width ``config.width``; signals and images a
+    :class:`ConvResNet` with one ODE unit per entry of ``config.unit_widths()``.
+    """
+    shared = dict(
         dynamics=config.dynamics,
         integrator=config.integrator,
         activation=config.activation,
@@ -75,6 +88,30 @@ def build_model(config: TrainConfig, in_features: int, out_features: int) -> Res
         interp=config.interp,
         gamma=config.gamma,
     )
+    if info["kind"] == "vector":
+        steps = config.steps[0] if isinstance(config.steps, list) else config.steps
+        return ResNet(
+            info["in_features"],
+            config.width,
+            info["out_features"],
+            T=config.T,
+            steps=steps,
+            **shared,
+        )
+    model = ConvResNet(
+        info["in_features"],
+        config.unit_widths(),
+        info["out_features"],
+        spatial_dims=len(info["input_shape"]) - 1,
+        task=info["task"],
+        T=config.T,
+        steps=config.steps,
+        kernel_size=config.kernel_size,
+        norm=config.norm,
+        **shared,
+    )
+    model.check_input_shape(info["input_shape"])
+    return model
 
 
 def make_optimizer(config: TrainConfig, model: torch.nn.Module):
@@ -93,23 +130,39 @@ def make_optimizer(config: TrainConfig, model: torch.nn.Module):
 
 
 @torch.no_grad()
-def evaluate(model: ResNet, dataset: Dataset, split: str, batch_size: int = 4096) -> dict:
+def evaluate(model, dataset: Dataset, split: str, batch_size: int | None = None) -> dict:
     """Task metrics of ``model`` on one split, e.g. {"loss": …, "accuracy": …}."""
     task = get_task(dataset.task)
     x, y = dataset.split(split)
+    if batch_size is None:  # about 2**22 input numbers per batch
+        batch_size = max(1, min(4096, 2**22 // max(1, x[0].numel() * 64)))
     was_training = model.training
     model.eval()
     outputs = torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
     model.train(was_training)
-    return task.metrics(outputs.float(), y if dataset.task == "classification" else y.float())
+    return task.metrics(outputs.float(), y.float() if dataset.task == "regression" else y)
 
 
-def final_metrics(model: ResNet, dataset: Dataset) -> dict:
+def final_metrics(model, dataset: Dataset) -> dict:
     """{split}_{metric} for train, val and test, e.g. ``test_accuracy``."""
     metrics = {}
     for split in ("train", "val", "test"):
         metrics.update({f"{split}_{k}": v for k, v in evaluate(model, dataset, split).items()})
     return metrics
+
+
+def check_targets(dataset: Dataset) -> None:
+    """Class labels must lie in [0, classes); regression targets must be finite."""
+    for split in ("train", "val", "test"):
+        _, y = dataset.split(split)
+        if dataset.task == "regression":
+            if not bool(torch.isfinite(y).all()):
+                raise ResodeError(f"{split} targets of {dataset.name} contain non-finite values")
+        elif len(y) and (int(y.min()) < 0 or int(y.max()) >= dataset.num_classes):
+            raise ResodeError(
+                f"{split} labels of {dataset.name} must lie in [0, {dataset.num_classes}), "
+                f"found {int(y.min())}..{int(y.max())}"
+            )
 
 
 def _diverged(value: float, epoch: int, out: Path) -> TrainingDivergedError:
@@ -174,9 +227,12 @@ def train(
 def _train(config, out, resume, progress, guard, state_bound, tensorboard, context) -> dict:
     device, dtype = context.device, DTYPES[config.dtype]
     torch.manual_seed(config.seed)
-    dataset = load_dataset(config.data, seed=config.seed).to(device, dtype)
+    dataset = load_dataset(config.data, seed=config.seed, **config.dataset_options())
+    dataset = dataset.to(device, dtype)
+    check_targets(dataset)
     task = get_task(dataset.task)
-    model = build_model(config, dataset.in_features, dataset.out_features).to(device, dtype)
+    info = model_info(dataset)
+    model = build_model(config, info).to(device, dtype)
     optimizer, scheduler = make_optimizer(config, model)
     generator = torch.Generator().manual_seed(config.seed)
 
@@ -190,11 +246,6 @@ def _train(config, out, resume, progress, guard, state_bound, tensorboard, conte
             counters, history = load_checkpoint(out, config, model, optimizer, scheduler, generator)
     elif context.is_main:
         out.mkdir(parents=True, exist_ok=True)
-        info = {
-            "in_features": dataset.in_features,
-            "out_features": dataset.out_features,
-            "task": dataset.task,
-        }
         write_config(out, config, info)
     context.barrier()
 
@@ -262,7 +313,7 @@ def _train(config, out, resume, progress, guard, state_bound, tensorboard, conte
                     if key != "epoch":
                         writer.add_scalar(key, value, epoch + 1)
         context.barrier()
-        shown = ("train_loss", "train_accuracy", "val_accuracy", "val_rmse")
+        shown = ("train_loss", "train_accuracy", "val_accuracy", "val_r2", "val_miou")
         bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k in shown})
     bar.close()
     if writer is not None:
@@ -273,8 +324,7 @@ def _train(config, out, resume, progress, guard, state_bound, tensorboard, conte
     metrics["seconds"] = sum(r["seconds"] for r in history)
     if context.is_main:
         write_json(out / "metrics.json", metrics)
-        if dataset.in_features == 2 and dataset.task == "classification":
-            from .plots import plot_decision_boundary
+        from .plots import plot_run
 
-            plot_decision_boundary(model, dataset, out / "boundary.png")
+        plot_run(model, dataset, out)
     return metrics

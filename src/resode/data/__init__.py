@@ -1,101 +1,198 @@
-"""Datasets, generated and seeded (no downloads), split into train/validation/test."""
+"""Datasets, generated (seeded) or bundled with installed packages (no downloads at run time).
+
+``load_dataset(name, seed, sizes, **options)`` returns a ``Dataset`` of torch tensors split
+into train/validation/test; ``DATASETS`` maps each name to its ``DatasetSpec`` (task, input
+kind, classes, default sizes, options), so ``dataset_task``/``dataset_kind`` answer without
+generating anything.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from ..errors import check_choice, check_int
-from .synthetic import make_circles, make_ellipses, make_peaks, make_spirals
+from ..errors import ResodeError, check_choice, check_int
+from .bundled import DIABETES_SIZE, DIGITS_SIZE, build_diabetes, build_digits, build_mnist1d
+from .dataset import KINDS, TASKS, Dataset, Splits, cut_splits
+from .images import BAR_CLASSES, SHAPE_CLASSES, check_image_size, make_bars, make_shapes
+from .synthetic import (
+    make_circles,
+    make_ellipses,
+    make_peaks,
+    make_peaks_regression,
+    make_spirals,
+)
+
+Generator = Callable[..., tuple[np.ndarray, np.ndarray]]
+Builder = Callable[..., Splits]
+
+
+def generated(generate: Generator) -> Builder:
+    """Builder from ``generate(count, rng, **options)``: one seeded draw, shuffled, cut in order."""
+
+    def build(sizes: tuple[int, int, int], seed: int, **options: object) -> Splits:
+        rng = np.random.default_rng(seed)
+        x, y = generate(sum(sizes), rng, **options)
+        order = rng.permutation(len(x))
+        return cut_splits(x[order], y[order], sizes)
+
+    return build
+
+
+@dataclass(frozen=True)
+class Option:
+    """A dataset option: its default and a validator ``check(name, value) -> value``."""
+
+    default: object
+    check: Callable[[str, object], object]
 
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """How to make a dataset: generator, task, class count and default split sizes."""
+    """How to make a dataset and what it is, known without generating it.
 
-    generate: Callable[[int, np.random.Generator], tuple[np.ndarray, np.ndarray]]
+    ``build(sizes, seed, **options)`` returns the splits; ``available`` is the number of
+    examples of a bundled set of fixed size (None: generated, any size).
+    """
+
+    build: Builder
     task: str
-    num_classes: int
-    sizes: tuple[int, int, int]  # train, validation, test
+    kind: str
+    class_names: tuple[str, ...]  # empty for regression
+    sizes: tuple[int, int, int]  # default train, validation, test
+    options: Mapping[str, Option] = field(default_factory=dict)
+    available: int | None = None
 
+    def __post_init__(self) -> None:
+        check_choice("task", self.task, TASKS)
+        check_choice("kind", self.kind, KINDS)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+_SIZE = {"size": Option(32, check_image_size)}
+_DIGITS = tuple(str(d) for d in range(10))
 
 DATASETS: dict[str, DatasetSpec] = {
-    "peaks": DatasetSpec(make_peaks, "classification", 5, (5000, 1000, 2000)),
-    "ellipses": DatasetSpec(make_ellipses, "classification", 2, (1000, 250, 500)),
-    "spirals": DatasetSpec(make_spirals, "classification", 2, (1000, 250, 500)),
-    "circles": DatasetSpec(make_circles, "classification", 2, (1000, 250, 500)),
-}
+    "peaks": DatasetSpec(
+        generated(make_peaks), "classification", "vector",
+        tuple(f"band {k}" for k in range(5)), (5000, 1000, 2000),
+    ),
+    "ellipses": DatasetSpec(
+        generated(make_ellipses), "classification", "vector", ("inside", "ring"), (1000, 250, 500)
+    ),
+    "spirals": DatasetSpec(
+        generated(make_spirals), "classification", "vector", ("spiral 0", "spiral 1"),
+        (1000, 250, 500),
+    ),
+    "circles": DatasetSpec(
+        generated(make_circles), "classification", "vector", ("inner", "outer"), (1000, 250, 500)
+    ),
+    "peaks-regression": DatasetSpec(
+        generated(make_peaks_regression), "regression", "vector", (), (4000, 1000, 1000)
+    ),
+    "diabetes": DatasetSpec(
+        build_diabetes, "regression", "vector", (), (310, 66, 66), available=DIABETES_SIZE
+    ),
+    "digits": DatasetSpec(
+        build_digits, "classification", "image", _DIGITS, (1257, 180, 360), available=DIGITS_SIZE
+    ),
+    "mnist1d": DatasetSpec(build_mnist1d, "classification", "signal", _DIGITS, (4000, 500, 1000)),
+    "shapes": DatasetSpec(
+        generated(make_shapes), "segmentation", "image", SHAPE_CLASSES, (2000, 200, 400), _SIZE
+    ),
+    "bars": DatasetSpec(
+        generated(make_bars), "segmentation", "image", BAR_CLASSES, (2000, 200, 400), _SIZE
+    ),
+}  # fmt: skip
 
 
-@dataclass
-class Dataset:
-    """Tensors of one dataset: x of shape (count, features), targets (count,) or (count, k)."""
+def _spec(name: str) -> DatasetSpec:
+    return DATASETS[check_choice("dataset", name, DATASETS)]
 
-    name: str
-    task: str
-    num_classes: int
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_val: torch.Tensor
-    y_val: torch.Tensor
-    x_test: torch.Tensor
-    y_test: torch.Tensor
 
-    @property
-    def in_features(self) -> int:
-        return self.x_train.shape[1]
+def dataset_task(name: str) -> str:
+    """The task of dataset ``name``: "classification", "regression" or "segmentation"."""
+    return _spec(name).task
 
-    @property
-    def out_features(self) -> int:
-        return self.num_classes if self.task == "classification" else self.y_train.shape[1]
 
-    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """(x, y) of ``train``, ``val`` or ``test``."""
-        check_choice("split", name, ("train", "val", "test"))
-        return getattr(self, f"x_{name}"), getattr(self, f"y_{name}")
+def dataset_kind(name: str) -> str:
+    """The input kind of dataset ``name``: "vector", "signal" or "image"."""
+    return _spec(name).kind
 
-    def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> Dataset:
-        moved = {}
-        for split in ("train", "val", "test"):
-            x, y = self.split(split)
-            moved[f"x_{split}"] = x.to(device=device, dtype=dtype)
-            moved[f"y_{split}"] = (
-                y.to(device) if self.task == "classification" else y.to(device=device, dtype=dtype)
-            )
-        return Dataset(self.name, self.task, self.num_classes, **moved)
+
+def class_names(name: str) -> tuple[str, ...]:
+    """Names of the classes of dataset ``name`` in label order (empty for regression)."""
+    return _spec(name).class_names
+
+
+def _check_options(name: str, spec: DatasetSpec, options: dict[str, object]) -> dict[str, object]:
+    """The spec's defaults updated with ``options``, each validated; unknown names rejected."""
+    for key in options:
+        if key not in spec.options:
+            allowed = ", ".join(sorted(spec.options)) or "none"
+            raise ResodeError(f"unknown option {key!r} for dataset {name!r}; allowed: {allowed}")
+    merged = {key: option.default for key, option in spec.options.items()} | options
+    return {key: spec.options[key].check(key, value) for key, value in merged.items()}
+
+
+def _check_sizes(name: str, spec: DatasetSpec, sizes: object) -> tuple[int, int, int]:
+    if sizes is None:
+        return spec.sizes
+    if not isinstance(sizes, tuple | list) or len(sizes) != 3:
+        raise ResodeError(f"sizes must be (train, val, test) counts, got {sizes!r}")
+    checked = tuple(check_int(f"{s} size", n) for s, n in zip(("train", "val", "test"), sizes))
+    if spec.available is not None and sum(checked) > spec.available:
+        total = sum(checked)
+        raise ResodeError(f"dataset {name!r} has {spec.available} examples; sizes ask for {total}")
+    return checked  # type: ignore[return-value]
+
+
+def _tensor(array: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+    """A torch copy of ``array`` (arrays from a builder may be read-only cached views)."""
+    numpy_dtype = np.float32 if dtype == torch.float32 else np.int64
+    return torch.from_numpy(np.array(array, dtype=numpy_dtype, copy=True))
 
 
 def load_dataset(
     name: str,
     seed: int = 0,
     sizes: tuple[int, int, int] | None = None,
+    **options: object,
 ) -> Dataset:
-    """Generate dataset ``name`` with a seeded RNG; ``sizes`` = (train, val, test) counts."""
-    spec = DATASETS[check_choice("dataset", name, DATASETS)]
-    sizes = spec.sizes if sizes is None else sizes
-    n_train, n_val, n_test = (
-        check_int(f"{s} size", n) for s, n in zip(("train", "val", "test"), sizes)
-    )
-    rng = np.random.default_rng(seed)
-    x, labels = spec.generate(n_train + n_val + n_test, rng)
-    order = rng.permutation(len(x))
-    x = torch.from_numpy(x[order]).to(torch.float32)
-    labels = torch.from_numpy(labels[order])
-    cut = (n_train, n_train + n_val)
+    """Dataset ``name`` made with ``seed``; ``sizes`` = (train, val, test) counts.
+
+    Generated sets accept any sizes; bundled sets of fixed size (diabetes, digits) take their
+    splits from one seeded permutation and reject sizes that add up to more than they hold.
+    ``options`` are dataset-specific (``size``: image side for shapes and bars, 16–256).
+    Inputs are float32; class labels int64; regression targets float32 (count, k).
+    """
+    spec = _spec(name)
+    seed = check_int("seed", int(seed) if isinstance(seed, np.integer) else seed, minimum=0)
+    counts = _check_sizes(name, spec, sizes)
+    splits = spec.build(counts, seed, **_check_options(name, spec, options))
+    target = torch.float32 if spec.task == "regression" else torch.int64
+    tensors = {}
+    for split in ("train", "val", "test"):
+        tensors[f"x_{split}"] = _tensor(getattr(splits, f"x_{split}"), torch.float32)
+        tensors[f"y_{split}"] = _tensor(getattr(splits, f"y_{split}"), target)
     return Dataset(
-        name,
-        spec.task,
-        spec.num_classes,
-        x[: cut[0]],
-        labels[: cut[0]],
-        x[cut[0] : cut[1]],
-        labels[cut[0] : cut[1]],
-        x[cut[1] :],
-        labels[cut[1] :],
-    )
+        name, spec.task, spec.num_classes, kind=spec.kind, target_scale=splits.target_scale,
+        **tensors,
+    )  # fmt: skip
 
 
-__all__ = ["DATASETS", "Dataset", "load_dataset"]
+__all__ = [
+    "DATASETS",
+    "Dataset",
+    "DatasetSpec",
+    "class_names",
+    "dataset_kind",
+    "dataset_task",
+    "load_dataset",
+]

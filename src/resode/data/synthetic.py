@@ -1,7 +1,9 @@
-"""Generated 2-D datasets (seeded, no downloads): peaks, ellipses, spirals, circles.
+"""Generated 2-D datasets (seeded, no downloads): peaks, ellipses, spirals, circles, and the
+peaks surface as a regression target.
 
-Each generator takes a count and a NumPy ``Generator`` and returns ``(x, labels)`` with
-x of shape (count, 2), float64, and integer labels of shape (count,), classes balanced.
+Each generator takes a count and a NumPy ``Generator`` and returns ``(x, targets)`` with
+x of shape (count, 2), float64; the classification sets give integer labels of shape (count,),
+classes balanced, and ``make_peaks_regression`` gives float64 targets of shape (count, 1).
 """
 
 from __future__ import annotations
@@ -98,3 +100,9 @@ def make_circles(count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.n
         return points + 0.08 * rng.standard_normal((m, 2))
 
     return _balanced(count, 2, sample)
+
+
+def make_peaks_regression(count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Uniform points in [−3, 3]² (count, 2) and their peaks value z(x, y) as target (count, 1)."""
+    x = rng.uniform(-PEAKS_BOX, PEAKS_BOX, size=(count, 2))
+    return x, peaks(x[:, 0], x[:, 1])[:, None]

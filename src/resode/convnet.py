@@ -1,0 +1,186 @@
+"""``ConvResNet``: residual networks on signals and images, several ODE units deep.
+
+    Y_0 = σ(conv(x)),  Y ← ODEBlock_i(Y),  Y ← connector_i(Y) between units,  head(Y)
+
+Each unit integrates dY/dt = f(Y, θ_i(t)) with a convolutional kernel at a fixed width and
+resolution; a connector changes the channels (1×1 convolution, σ) and, for classification and
+regression, halves the resolution (average pooling). Heads: global average pooling + linear
+(classification, regression) or a 1×1 convolution to class scores per pixel (segmentation).
+Shapes: x (batch, in_channels, L) for ``spatial_dims=1``, (batch, in_channels, H, W) for 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .activations import get_activation
+from .block import ODEBlock
+from .errors import ResodeError, check_choice, check_int, check_positive
+
+TASKS = ("classification", "regression", "segmentation")
+
+
+def _per_unit(name: str, value, units: int) -> list:
+    values = list(value) if isinstance(value, Sequence) and not isinstance(value, str) else None
+    if values is None:
+        return [value] * units
+    if len(values) != units:
+        raise ResodeError(f"{name} needs one value per unit ({units}), got {len(values)}")
+    return values
+
+
+class Connector(nn.Module):
+    """1×1 convolution c_in → c_out and σ, then average pooling by 2 when ``pool``."""
+
+    def __init__(self, c_in: int, c_out: int, spatial_dims: int, activation, pool: bool):
+        super().__init__()
+        conv = nn.Conv1d if spatial_dims == 1 else nn.Conv2d
+        self.conv = conv(c_in, c_out, kernel_size=1)
+        self.activation = activation
+        self.pool = pool
+        self.spatial_dims = spatial_dims
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        y = self.activation(self.conv(y))
+        if self.pool:
+            y = F.avg_pool1d(y, 2) if self.spatial_dims == 1 else F.avg_pool2d(y, 2)
+        return y
+
+
+class ConvResNet(nn.Module):
+    """Opening convolution → ODE units (+ connectors) → head; see the module docstring.
+
+    ``T`` and ``steps`` are one value for all units or one per unit; the remaining keyword
+    arguments are those of :class:`~resode.block.ODEBlock` and apply to every unit.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        widths: Sequence[int],
+        out_features: int,
+        spatial_dims: int = 2,
+        task: str = "classification",
+        T: float | Sequence[float] = 1.0,
+        steps: int | Sequence[int] = 4,
+        dynamics: str = "antisymmetric",
+        integrator: str = "rk4",
+        activation: str = "tanh",
+        grid: int | None = None,
+        interp: str = "constant",
+        gamma: float = 0.0,
+        kernel_size: int = 3,
+        norm: str = "none",
+        pool: bool | None = None,
+    ) -> None:
+        super().__init__()
+        self.task = check_choice("task", task, TASKS)
+        if spatial_dims not in (1, 2):
+            raise ResodeError(f"spatial_dims must be 1 (signals) or 2 (images), got {spatial_dims}")
+        self.spatial_dims = spatial_dims
+        self.in_channels = check_int("in_channels", in_channels)
+        self.out_features = check_int("out_features", out_features)
+        if isinstance(widths, int) or not widths:
+            raise ResodeError(f"widths must be a non-empty list of channel counts, got {widths!r}")
+        self.widths = [check_int("width", w) for w in widths]
+        units = len(self.widths)
+        self.pool = (task != "segmentation") if pool is None else bool(pool)
+        self.activation = get_activation(activation)
+        conv = nn.Conv1d if spatial_dims == 1 else nn.Conv2d
+        self.opening = conv(self.in_channels, self.widths[0], kernel_size, padding=kernel_size // 2)
+        kernel = "conv1d" if spatial_dims == 1 else "conv2d"
+        times = [check_positive("T", t) for t in _per_unit("T", T, units)]
+        depths = _per_unit("steps", steps, units)
+        self.units = nn.ModuleList(
+            ODEBlock(
+                width,
+                t,
+                n,
+                dynamics,
+                integrator,
+                activation,
+                grid,
+                interp,
+                gamma,
+                kernel=kernel,
+                kernel_size=kernel_size,
+                norm=norm,
+            )
+            for width, t, n in zip(self.widths, times, depths)
+        )
+        self.connectors = nn.ModuleList(
+            Connector(a, b, spatial_dims, self.activation, self.pool)
+            for a, b in zip(self.widths[:-1], self.widths[1:])
+        )
+        if task == "segmentation":
+            self.head = conv(self.widths[-1], self.out_features, kernel_size=1)
+        else:
+            self.head = nn.Linear(self.widths[-1], self.out_features)
+
+    @property
+    def block(self) -> ODEBlock:
+        """The first ODE unit."""
+        return self.units[0]
+
+    @property
+    def steps(self) -> list[int]:
+        return [unit.steps for unit in self.units]
+
+    @steps.setter
+    def steps(self, value: int | Sequence[int]) -> None:
+        for unit, n in zip(self.units, _per_unit("steps", value, len(self.units))):
+            unit.steps = n
+
+    def check_input_shape(self, shape: Sequence[int]) -> None:
+        """Raise if inputs of shape (channels, *spatial) cannot pass this network."""
+        shape = tuple(shape)
+        names = "(channels, length)" if self.spatial_dims == 1 else "(channels, height, width)"
+        if len(shape) != 1 + self.spatial_dims:
+            raise ResodeError(f"input must have shape (batch, *{names}), got {shape} per example")
+        if shape[0] != self.in_channels:
+            raise ResodeError(
+                f"input has {shape[0]} channels but the network expects {self.in_channels}"
+            )
+        if self.pool:
+            factor = 2 ** len(self.connectors)
+            if any(side % factor for side in shape[1:]):
+                raise ResodeError(
+                    f"input size {shape[1:]} cannot be halved {len(self.connectors)} times "
+                    f"(one per connector); use sizes divisible by {factor} or fewer units"
+                )
+
+    def open(self, x: torch.Tensor) -> torch.Tensor:
+        """Y_0 = σ(conv(x)), shape (batch, widths[0], *spatial)."""
+        if not isinstance(x, torch.Tensor):
+            raise ResodeError(f"input must be a torch.Tensor, got {type(x).__name__}")
+        if x.dim() < 1:
+            raise ResodeError("input must have a batch dimension")
+        self.check_input_shape(x.shape[1:])
+        weight = self.opening.weight
+        if not x.is_floating_point() or x.dtype != weight.dtype or x.device != weight.device:
+            raise ResodeError(
+                f"input is {x.dtype} on {x.device}; the network is {weight.dtype} on "
+                f"{weight.device}"
+            )
+        if not bool(torch.isfinite(x).all()):
+            raise ResodeError("input contains non-finite values (nan or inf)")
+        return self.activation(self.opening(x))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The state after the last unit."""
+        y = self.open(x)
+        for index, unit in enumerate(self.units):
+            y = unit(y)
+            if index < len(self.connectors):
+                y = self.connectors[index](y)
+        return y
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.features(x)
+        if self.task == "segmentation":
+            return self.head(y)
+        return self.head(y.flatten(2).mean(dim=2))

@@ -1,0 +1,111 @@
+"""The ``Dataset`` container (tensors of a train/validation/test split) and split helpers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from ..errors import check_choice
+
+TASKS = ("classification", "regression", "segmentation")
+KINDS = ("vector", "signal", "image")
+
+
+@dataclass(frozen=True)
+class Splits:
+    """NumPy arrays of the three splits as a builder returns them, before they become tensors.
+
+    ``target_scale`` = (mean, std) when regression targets were standardized, else None.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    target_scale: tuple[float, float] | None = None
+
+
+def cut_splits(
+    x: np.ndarray,
+    y: np.ndarray,
+    sizes: tuple[int, int, int],
+    target_scale: tuple[float, float] | None = None,
+) -> Splits:
+    """Consecutive slices of (x, y): ``sizes[0]`` for train, the next ``sizes[1]`` for val, …"""
+    a, b, c = sizes
+    train, val, test = slice(0, a), slice(a, a + b), slice(a + b, a + b + c)
+    return Splits(x[train], y[train], x[val], y[val], x[test], y[test], target_scale)
+
+
+def stratified_order(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A seeded permutation in which every prefix holds each class in proportion (±1 example).
+
+    Class c's members, in random order, get keys (i + ½)/n_c, i = 0 … n_c − 1; sorting by key
+    interleaves the classes evenly, so consecutive slices of the result are stratified splits.
+    """
+    order = rng.permutation(len(labels))
+    shuffled = labels[order]
+    keys = np.empty(len(labels))
+    for label in np.unique(shuffled):
+        members = np.flatnonzero(shuffled == label)
+        keys[members] = (np.arange(len(members)) + 0.5) / len(members)
+    return order[np.argsort(keys, kind="stable")]
+
+
+@dataclass
+class Dataset:
+    """Tensors of one dataset, batch first, split into train, validation (``val``) and test.
+
+    kind "vector": x (count, features); "signal": x (count, channels, length); "image":
+    x (count, channels, height, width). Targets: classification (count,) int64 in
+    [0, num_classes); regression (count, k) floating (num_classes = 0); segmentation
+    (count, height, width) int64 in [0, num_classes). ``target_scale`` = (mean, std) when
+    regression targets were standardized (original units: y · std + mean), else None.
+    """
+
+    name: str
+    task: str
+    num_classes: int
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    kind: str = "vector"
+    target_scale: tuple[float, float] | None = None
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one input, x.shape[1:]: (features,), (channels, length) or (channels, H, W)."""
+        return tuple(self.x_train.shape[1:])
+
+    @property
+    def in_features(self) -> int:
+        """x.shape[1]: the features of a vector, the channels of a signal or an image."""
+        return self.x_train.shape[1]
+
+    @property
+    def out_features(self) -> int:
+        """Outputs a model needs: num_classes (classification, segmentation) or k (regression)."""
+        return self.y_train.shape[1] if self.task == "regression" else self.num_classes
+
+    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x, y) of ``train``, ``val`` or ``test``."""
+        check_choice("split", name, ("train", "val", "test"))
+        return getattr(self, f"x_{name}"), getattr(self, f"y_{name}")
+
+    def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> Dataset:
+        """A copy on ``device``: x and regression targets cast to ``dtype``; labels stay int64."""
+        moved = {}
+        for split in ("train", "val", "test"):
+            x, y = self.split(split)
+            moved[f"x_{split}"] = x.to(device=device, dtype=dtype)
+            moved[f"y_{split}"] = (
+                y.to(device=device, dtype=dtype) if self.task == "regression" else y.to(device)
+            )
+        return replace(self, **moved)
