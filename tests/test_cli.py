@@ -160,7 +160,7 @@ def test_diverging_training_exits_1_with_advice(tmp_path):
     ]
     done = _run("train", *unstable, "--out", str(tmp_path))
     assert done.returncode == 1
-    assert done.stderr.count("\n") == 2  # the run directory, then one line of diagnosis
+    assert done.stderr.count("\n") == 1  # one line of diagnosis
     assert "resode: unstable forward propagation: in epoch 1: " in done.stderr
     assert "unit 0, step" in done.stderr and "antisymmetric or parabolic" in done.stderr
     assert "Traceback" not in done.stderr

@@ -199,8 +199,6 @@ def _run_train(args: argparse.Namespace) -> int:
             )
         resume = False
     main_process = os.environ.get("RANK", "0") == "0"
-    if main_process:
-        print(f"run directory: {out}", file=sys.stderr)
     metrics = train(
         config,
         out,
@@ -213,6 +211,7 @@ def _run_train(args: argparse.Namespace) -> int:
     )
     summary = {k: v for k, v in metrics.items() if k.startswith(("train_", "test_"))}
     if main_process:
+        print(f"run directory: {out}")
         print(" ".join(f"{k}={v:.4f}" for k, v in summary.items()))
     return 0
 
@@ -236,9 +235,18 @@ def _run_stability(args: argparse.Namespace) -> int:
     from .runs import analyze_run
 
     report = analyze_run(args.run, args.out, samples=check_int("samples", args.samples))
+    for index, unit in enumerate(report["units"]):
+        _print_unit_report(unit, index if len(report["units"]) > 1 else None)
+    out = args.out or args.run
+    print(f"wrote {out / 'stability.json'} and {out / 'spectrum.png'}")
+    return 0
+
+
+def _print_unit_report(report: dict, index: int | None) -> None:
     steps = report["per_step"]
+    unit = f"unit {index}: " if index is not None else ""
     print(
-        f"{report['dynamics']} + {report['integrator']}, T = {report['T']:g}, "
+        f"{unit}{report['dynamics']} + {report['integrator']}, T = {report['T']:g}, "
         f"N = {report['steps']}, h = {report['h']:.4g}, {report['examples']} examples"
     )
     header = ("step", "max Re λ", "ρ(J)", "unstable", "class", "|R(hλ)|max", "in region")
@@ -259,9 +267,6 @@ def _run_stability(args: argparse.Namespace) -> int:
         f"max {sens['singular_value_max']:.3f}"
     )
     print(f"verdict: {report['verdict']}")
-    out = args.out or args.run
-    print(f"wrote {out / 'stability.json'} and {out / 'spectrum.png'}")
-    return 0
 
 
 def _run_experiment(args: argparse.Namespace) -> int:

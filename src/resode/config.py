@@ -72,6 +72,8 @@ class TrainConfig:
         for name in ("width", "epochs", "batch_size", "kernel_size"):
             check_int(name, getattr(self, name))
         check_choice("normalization", self.norm, NORMS)
+        if self.kernel_size % 2 == 0:
+            raise ResodeError(f"kernel size must be odd (3, 5, …), got {self.kernel_size}")
         self._validate_architecture()
         if self.grid is not None:
             check_int("grid", self.grid)
@@ -111,8 +113,10 @@ class TrainConfig:
             check_int("steps", value)
         if self.image_size is not None:
             check_int("image_size", self.image_size)
-            if "size" not in DATASETS[self.data].options:
+            option = DATASETS[self.data].options.get("size")
+            if option is None:
                 raise ResodeError(f"--image-size applies to shapes and bars, not {self.data!r}")
+            option.check("size", self.image_size)
 
     def unit_widths(self) -> list[int]:
         """Channels of each ODE unit for signal and image data (default [16, 32])."""

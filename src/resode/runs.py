@@ -46,24 +46,38 @@ def evaluate_run(
 
 
 def analyze_run(run: str | Path, out: str | Path | None = None, samples: int = 512) -> dict:
-    """Stability analysis of a trained run on up to ``samples`` test inputs.
+    """Stability analysis of every ODE unit of a trained run on up to ``samples`` test inputs.
 
-    Writes ``stability.json`` and ``spectrum.png`` into ``out`` (default: the run directory).
+    Each unit is analysed on the states that reach it. A Jacobian has n = channels·pixels
+    rows, and its eigenvalues cost O(n³) per example and step, so a unit with large n is
+    analysed on fewer examples (``examples`` in its report). Writes ``stability.json`` (the
+    first unit's report at the top level, all units under ``units``) and ``spectrum.png``
+    (``spectrum_unit{i}.png`` for further units) into ``out`` (default: the run directory).
     """
     import torch
 
     from .checkpoint import write_json
+    from .diagnosis import units
     from .plots import plot_spectrum
     from .stability import stability_report, trajectory_spectra
 
     model, dataset = load_run(run)
     out = Path(run) if out is None else Path(out)
-    x = dataset.x_test[:samples]
-    with torch.no_grad():
-        y0 = model.open(x)
-    spectra = trajectory_spectra(model.block, y0)
-    report = stability_report(model.block, y0, spectra)
     out.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        y = model.open(dataset.x_test[:samples])
+    reports = []
+    blocks = units(model)
+    for index, block in enumerate(blocks):
+        n = y[0].numel()
+        affordable = max(1, min(len(y), int(4e9 / (block.steps * n**3))))
+        spectra = trajectory_spectra(block, y[:affordable])
+        reports.append(stability_report(block, y[:affordable], spectra))
+        name = "spectrum.png" if index == 0 else f"spectrum_unit{index}.png"
+        plot_spectrum(spectra.eigenvalues, spectra.h, block.integrator, out / name)
+        if index + 1 < len(blocks):
+            with torch.no_grad():
+                y = model.connectors[index](block(y))
+    report = {**reports[0], "units": reports}
     write_json(out / "stability.json", report)
-    plot_spectrum(spectra.eigenvalues, spectra.h, model.block.integrator, out / "spectrum.png")
     return report

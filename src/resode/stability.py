@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from .block import ODEBlock
-from .errors import ResodeError, check_features, check_int, check_positive
+from .errors import ResodeError, check_int, check_positive
 from .integrators import INTEGRATORS, get_integrator
 
 ZERO_TOLERANCE = 1e-7
@@ -83,7 +83,7 @@ class TrajectorySpectra:
 @torch.no_grad()
 def trajectory_spectra(block: ODEBlock, y0: torch.Tensor) -> TrajectorySpectra:
     """Spectra of J along the trajectories of a batch ``y0`` (batch, width), in float64."""
-    check_features("y0", y0, block.width)
+    _check_states(block, y0)
     analysed = copy.deepcopy(block).double()
     y0 = y0.detach().to(dtype=torch.float64, device=next(analysed.parameters()).device)
     states = analysed.trajectory(y0)[:-1]  # Y_0 … Y_{N-1}
@@ -228,6 +228,23 @@ class Sensitivity:
         }
 
 
+def _norms(y: torch.Tensor, keepdim: bool = False) -> torch.Tensor:
+    """Euclidean norm of each example (all non-batch dims), shape (batch,) or broadcastable."""
+    norms = y.flatten(1).norm(dim=1)
+    return norms.view(-1, *([1] * (y.dim() - 1))) if keepdim else norms
+
+
+def _check_states(block: ODEBlock, y0) -> None:
+    if not isinstance(y0, torch.Tensor):
+        raise ResodeError(f"y0 must be a torch.Tensor, got {type(y0).__name__}")
+    if not y0.is_floating_point():
+        raise ResodeError(f"y0 must be a floating-point tensor, got {y0.dtype}")
+    if y0.dim() < 2 or y0.shape[1] != block.width:
+        raise ResodeError(f"y0 must have shape (batch, {block.width}, …), got {tuple(y0.shape)}")
+    if not bool(torch.isfinite(y0).all()):
+        raise ResodeError("y0 contains non-finite values (nan or inf)")
+
+
 def sensitivity(
     block: ODEBlock,
     y0: torch.Tensor,
@@ -238,15 +255,15 @@ def sensitivity(
     """Finite-perturbation growth and ‖∂Y_N/∂Y0‖₂ per example (power iteration on JᵀJ)."""
     check_positive("epsilon", epsilon)
     check_int("iterations", iterations)
-    check_features("y0", y0, block.width)
+    _check_states(block, y0)
     analysed = copy.deepcopy(block).double().requires_grad_(False)
     y0 = y0.detach().to(dtype=torch.float64, device=next(analysed.parameters()).device)
     generator = torch.Generator().manual_seed(seed)
     direction = torch.randn(y0.shape, generator=generator, dtype=torch.float64).to(y0.device)
-    direction = direction / direction.norm(dim=1, keepdim=True)
+    direction = direction / _norms(direction, keepdim=True)
     with torch.no_grad():
         moved = analysed(y0 + epsilon * direction) - analysed(y0)
-    growth = moved.norm(dim=1) / epsilon
+    growth = _norms(moved) / epsilon
     # One forward pass; J v and Jᵀ w are backward passes through its graph (the J v by the
     # double-backward identity J v = ∂/∂w ⟨Jᵀ w, v⟩), rows being independent examples.
     with torch.enable_grad():
@@ -258,9 +275,9 @@ def sensitivity(
         for _ in range(iterations):  # v ← JᵀJ v / ‖JᵀJ v‖
             (jv,) = torch.autograd.grad(transpose_w, w, v, retain_graph=True)
             (jtjv,) = torch.autograd.grad(yN, y0, jv, retain_graph=True)
-            v = jtjv / jtjv.norm(dim=1, keepdim=True).clamp_min(1e-300)
+            v = jtjv / _norms(jtjv, keepdim=True).clamp_min(1e-300)
         (jv,) = torch.autograd.grad(transpose_w, w, v)
-    sigma = jv.detach().norm(dim=1)
+    sigma = _norms(jv.detach())
     return Sensitivity(growth.cpu(), sigma.cpu())
 
 
