@@ -1,6 +1,7 @@
 """resode: residual neural networks as discretized ordinary differential equations."""
 
 from .block import ODEBlock
+from .convnet import ConvResNet
 from .dynamics import DYNAMICS, make_dynamics
 from .errors import ResodeError, TrainingDivergedError
 from .integrate import integrate
@@ -14,6 +15,7 @@ __all__ = [
     "DYNAMICS",
     "INTEGRATORS",
     "ButcherTableau",
+    "ConvResNet",
     "ODEBlock",
     "ResNet",
     "ResodeError",

@@ -3,9 +3,12 @@
     Y_0 = σ(conv(x)),  Y ← ODEBlock_i(Y),  Y ← connector_i(Y) between units,  head(Y)
 
 Each unit integrates dY/dt = f(Y, θ_i(t)) with a convolutional kernel at a fixed width and
-resolution; a connector changes the channels (1×1 convolution, σ) and, for classification and
-regression, halves the resolution (average pooling). Heads: global average pooling + linear
-(classification, regression) or a 1×1 convolution to class scores per pixel (segmentation).
+resolution; a connector changes the channels (1×1 convolution, σ) and, with ``pool``, halves
+the resolution (average pooling). Heads: global average pooling + linear (classification,
+regression) or, for segmentation, a 1×1 convolution to class scores per pixel. A pooled
+segmentation network climbs back to the input resolution: at each coarser-to-finer level the
+state is upsampled ×2 and added to a 1×1 projection of the unit state kept at that level
+(skip connection), then σ — so coarse units see the whole image and fine ones the detail.
 Shapes: x (batch, in_channels, L) for ``spatial_dims=1``, (batch, in_channels, H, W) for 2.
 """
 
@@ -88,7 +91,7 @@ class ConvResNet(nn.Module):
             raise ResodeError(f"widths must be a non-empty list of channel counts, got {widths!r}")
         self.widths = [check_int("width", w) for w in widths]
         units = len(self.widths)
-        self.pool = (task != "segmentation") if pool is None else bool(pool)
+        self.pool = True if pool is None else bool(pool)
         self.activation = get_activation(activation)
         conv = nn.Conv1d if spatial_dims == 1 else nn.Conv2d
         self.opening = conv(self.in_channels, self.widths[0], kernel_size, padding=kernel_size // 2)
@@ -116,6 +119,11 @@ class ConvResNet(nn.Module):
             Connector(a, b, spatial_dims, self.activation, self.pool)
             for a, b in zip(self.widths[:-1], self.widths[1:])
         )
+        self.decoder = nn.ModuleList()
+        if task == "segmentation" and self.pool:  # each kept state → the last unit's width
+            self.decoder = nn.ModuleList(
+                conv(width, self.widths[-1], kernel_size=1) for width in self.widths[:-1]
+            )
         if task == "segmentation":
             self.head = conv(self.widths[-1], self.out_features, kernel_size=1)
         else:
@@ -171,12 +179,17 @@ class ConvResNet(nn.Module):
         return self.activation(self.opening(x))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The state after the last unit."""
+        """The state after the last unit (and, for pooled segmentation, the way back up)."""
         y = self.open(x)
+        kept = []
         for index, unit in enumerate(self.units):
             y = unit(y)
             if index < len(self.connectors):
+                kept.append(y)
                 y = self.connectors[index](y)
+        for skip, projection in zip(reversed(kept), reversed(self.decoder)):
+            upsampled = F.interpolate(y, size=skip.shape[2:], mode="nearest")
+            y = self.activation(upsampled + projection(skip))
         return y
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

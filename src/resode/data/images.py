@@ -18,8 +18,6 @@ MIN_IMAGE_SIZE = 16
 MAX_IMAGE_SIZE = 256
 MAX_SHAPES = 4
 MAX_BARS = 4
-KEEP_VISIBLE = 0.7  # an earlier shape keeps at least this fraction of its pixels visible
-MIN_STEP = 0.15  # least intensity difference between touching shapes
 PLACEMENT_TRIES = 30
 NOISE = 0.03
 BAR_GRAY = 0.5
@@ -134,7 +132,6 @@ def draw_shapes(
     labels = np.zeros((count, size, size), dtype=np.int64)
     owner = np.full((count, size, size), -1, dtype=np.int8)  # which slot shows at each pixel
     area = np.zeros((count, MAX_SHAPES), dtype=np.int64)
-    brightness = np.zeros((count, MAX_SHAPES))
     for slot in range(MAX_SHAPES):
         todo = np.flatnonzero(wanted > slot)
         kinds = rng.integers(1, len(SHAPE_CLASSES), len(todo))
@@ -147,15 +144,9 @@ def draw_shapes(
             contrast = np.where(local + contrast > 1, -np.abs(contrast), contrast)
             value = local + np.where(local + contrast < 0, np.abs(contrast), contrast)
             near = _grow(masks)
-            fits = np.ones(len(todo), dtype=bool)
-            for earlier in range(slot):
-                shown = owner[todo] == earlier
-                left = shown.sum((1, 2)) - (shown & masks).sum((1, 2))
-                fits &= left >= KEEP_VISIBLE * area[todo, earlier]  # earlier shape stays visible
-                touches = (shown & near).any((1, 2))
-                fits &= ~touches | (np.abs(value - brightness[todo, earlier]) >= MIN_STEP)
+            # shapes neither overlap nor touch: each keeps its whole outline
+            fits = ~((owner[todo] >= 0) & near).any((1, 2))
             placed, masks, value = todo[fits], masks[fits], value[fits]
-            brightness[placed, slot] = value
             for target, fill in ((image, value), (labels, kinds[fits]), (owner, slot)):
                 chosen = target[placed]
                 fill = np.broadcast_to(np.asarray(fill)[..., None, None], masks.shape)
@@ -172,9 +163,9 @@ def make_shapes(
 ) -> tuple[np.ndarray, np.ndarray]:
     """1–4 shapes per image on a smooth, noisy background: x (count, 1, size, size), labels.
 
-    Labels: 0 background, 1 disk, 2 ellipse, 3 rectangle, 4 triangle; later shapes are drawn
-    over earlier ones, but every shape keeps ≥ 70 % of its pixels visible and differs by ≥ 0.15
-    in intensity from any shape it touches (placement is retried, else the shape is left out).
+    Labels: 0 background, 1 disk, 2 ellipse, 3 rectangle, 4 triangle. Shapes neither overlap
+    nor touch (placement is retried, else the shape is left out), so each shows its whole
+    outline.
     Background: level + gradient + low-frequency wave. Each shape is flat, 0.25–0.45 brighter
     or darker (at random) than the background under it, so geometry, not brightness, gives the
     class. Gaussian noise σ = 0.03 over all.
