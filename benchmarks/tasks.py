@@ -5,7 +5,7 @@ writes the table as JSON with ``--json``. Entries (all on CPU, seed 0):
 
     digits            2-D conv, classification          target test accuracy ≥ 0.985 in < 180 s
     mnist1d           1-D conv, classification          target test accuracy ≥ 0.95  in < 600 s
-    shapes            2-D conv, segmentation            target test mIoU ≥ 0.90
+    shapes            2-D conv U-shaped, segmentation   target test mIoU ≥ 0.90
     bars-stable       antisymmetric + RK4, segmentation report mIoU ...
     bars-standard     standard + forward Euler          ... at equal depth
     peaks-regression  dense, regression                 target test R² ≥ 0.99
@@ -51,7 +51,18 @@ ENTRIES: dict[str, dict] = {
         budget=600,
     ),
     "shapes": dict(
-        config=dict(data="shapes", widths=[16], steps=8, T=4.0, epochs=15, batch_size=32, lr=0.005),
+        config=dict(
+            data="shapes",
+            widths=[16, 32, 64],
+            steps=4,
+            T=2.0,
+            epochs=10,
+            batch_size=32,
+            lr=0.005,
+            dynamics="standard",
+            activation="relu",
+            norm="batch",
+        ),
         metric="test_miou",
         target=0.90,
     ),
@@ -63,7 +74,7 @@ ENTRIES: dict[str, dict] = {
     ),
     "peaks-regression": dict(
         config=dict(
-            data="peaks-regression", width=32, steps=8, T=4.0, epochs=150, batch_size=64, lr=0.005
+            data="peaks-regression", width=32, steps=8, T=4.0, epochs=60, batch_size=64, lr=0.005
         ),
         metric="test_r2",
         target=0.99,

@@ -149,21 +149,23 @@ def plot_segmentation(model, dataset, path: str | Path, samples: int = 4) -> Non
     predicted = _predict(model, x).argmax(dim=1).numpy()
     images = x.float().cpu().numpy()
     classes = dataset.num_classes
-    figure, axes = plt.subplots(len(x), 3, figsize=(7.5, 2.5 * len(x)), squeeze=False)
-    cmap = plt.get_cmap("tab10", 10)
+    figure, axes = plt.subplots(
+        len(x), 3, figsize=(8, 2.5 * len(x)), squeeze=False, constrained_layout=True
+    )
+    cmap = matplotlib.colors.ListedColormap(plt.get_cmap("tab10").colors[:classes])
     for row in range(len(x)):
         image = images[row]
         shown = image[0] if image.shape[0] == 1 else np.clip(image[:3].transpose(1, 2, 0), 0, 1)
         axes[row, 0].imshow(shown, cmap="gray" if image.shape[0] == 1 else None)
         for column, labels in ((1, truth[row]), (2, predicted[row])):
             picture = axes[row, column].imshow(
-                labels, cmap=cmap, vmin=-0.5, vmax=9.5, interpolation="nearest"
+                labels, cmap=cmap, vmin=-0.5, vmax=classes - 0.5, interpolation="nearest"
             )
         for column, title in enumerate(("input", "truth", "prediction")):
             axes[row, column].set_title(title if row == 0 else "", fontsize=9)
             axes[row, column].axis("off")
     figure.colorbar(
-        picture, ax=axes[:, 2].tolist(), ticks=range(classes), label="class", shrink=0.6
+        picture, ax=axes.ravel().tolist(), ticks=range(classes), label="class", shrink=0.5
     )
     figure.suptitle(f"{dataset.name}: test segmentations", fontsize=10)
     save_figure(figure, path)
