@@ -11,6 +11,11 @@ name               f(Y)                            Jacobian J = ∂f/∂Y
 With σ' ≥ 0, the antisymmetric form has Re λ(J) ≤ 0 (for γ ≥ 0) and the parabolic form a
 symmetric negative semi-definite Jacobian: both are stable by construction.
 
+Optional normalization N of K Y + b inside f (``norm``): ``instance`` normalizes each example
+and channel over its pixels; ``batch`` normalizes each channel over the current batch, in
+training and evaluation alike — there are no running averages, since statistics would differ
+per step and stage and the depth may change. Both void the structural stability guarantees.
+
 A dynamics owns its weights on a time grid. ``stage_parameters(steps, offsets)`` samples the
 weights at every stage of every step once per forward pass (applying reparameterizations
 to the whole grid first); ``forward(y, p)`` evaluates f for one stage's parameters ``p``.
