@@ -130,9 +130,12 @@ def run(name: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="*", choices=[*ENTRIES, []], default=list(ENTRIES))
+    parser.add_argument("names", nargs="*", help=f"entries (default: all): {', '.join(ENTRIES)}")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args()
+    unknown = sorted(set(args.names) - set(ENTRIES))
+    if unknown:
+        parser.error(f"unknown entries {', '.join(unknown)}; choose from {', '.join(ENTRIES)}")
     rows = []
     for name in args.names or list(ENTRIES):
         row = run(name)
