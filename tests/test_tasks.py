@@ -83,11 +83,14 @@ def test_regression_metrics_by_hand():
     assert metrics["r2"] == pytest.approx(1 - 1 / 2)
 
 
-def test_conv_run_evaluates_at_other_depths_and_is_analysed(tmp_path):
+def test_conv_run_evaluates_at_other_depths_and_is_analysed(tmp_path, capsys):
     config = TrainConfig(data="digits", widths=[4, 8], steps=[2, 3], T=1.0, epochs=1, device="cpu")
     train(config, tmp_path, progress=False)
     rows = evaluate_run(tmp_path, steps=[4])
     assert rows[0]["steps"] == [4, 4]
+    assert main(["evaluate", str(tmp_path), "--steps", "2,4"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[1].split()[0] == "2,2" and printed[2].split()[0] == "4,4"
     report = analyze_run(tmp_path, samples=4)
     assert len(report["units"]) == 2 and report["units"][1]["steps"] == 3
     assert (tmp_path / "spectrum_unit1.png").is_file()

@@ -224,9 +224,14 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(results if args.steps and len(args.steps) > 1 else results[0], indent=2))
         return 0
     keys = [k for k in results[0] if k != "steps" and not k.startswith("val_")]
-    print("steps  " + "  ".join(f"{k:>15}" for k in keys))
-    for row in results:
-        print(f"{row['steps']:5d}  " + "  ".join(f"{row[k]:15.4f}" for k in keys))
+    depths = [
+        ",".join(map(str, r["steps"])) if isinstance(r["steps"], list) else str(r["steps"])
+        for r in results
+    ]
+    column = max(5, *(len(d) for d in depths))
+    print(f"{'steps':>{column}}  " + "  ".join(f"{k:>15}" for k in keys))
+    for depth, row in zip(depths, results):
+        print(f"{depth:>{column}}  " + "  ".join(f"{row[k]:15.4f}" for k in keys))
     return 0
 
 
