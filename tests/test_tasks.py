@@ -156,3 +156,13 @@ def test_cli_rejects_task_and_shape_mismatches(tmp_path, capsys, args, message):
     assert main(["train", *args, "--epochs", "1", "--quiet", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("resode: error: ") and message in err and "\n" not in err
+
+
+def test_stability_of_a_too_large_unit_is_a_clear_error(tmp_path, capsys):
+    config = TrainConfig(
+        data="shapes", widths=[8], steps=1, T=1.0, epochs=1, image_size=32, device="cpu"
+    )
+    train(config, tmp_path, progress=False)
+    assert main(["stability", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "unit 0 has 8192 unknowns per example" in err and "\n" not in err.strip()

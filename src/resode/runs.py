@@ -6,7 +6,7 @@ from pathlib import Path
 
 from .checkpoint import read_tensors
 from .data import Dataset, load_dataset
-from .errors import RunDirectoryError
+from .errors import ResodeError, RunDirectoryError
 from .network import ResNet
 from .state import MODEL, read_config
 from .train import DTYPES, build_model, final_metrics, model_info, resolve_device
@@ -45,6 +45,10 @@ def evaluate_run(
     return results
 
 
+MAX_DENSE_UNKNOWNS = 4096
+"""Largest n = channels·pixels per example whose n×n Jacobian spectrum is computed densely."""
+
+
 def analyze_run(run: str | Path, out: str | Path | None = None, samples: int = 512) -> dict:
     """Stability analysis of every ODE unit of a trained run on up to ``samples`` test inputs.
 
@@ -70,6 +74,12 @@ def analyze_run(run: str | Path, out: str | Path | None = None, samples: int = 5
     blocks = units(model)
     for index, block in enumerate(blocks):
         n = y[0].numel()
+        if n > MAX_DENSE_UNKNOWNS:
+            raise ResodeError(
+                f"unit {index} has {n} unknowns per example (channels × pixels); dense "
+                f"spectra are limited to {MAX_DENSE_UNKNOWNS}: analyse a run on smaller inputs "
+                "(e.g. --image-size 16) or use resode.stability.sensitivity, which scales"
+            )
         affordable = max(1, min(len(y), int(4e9 / (block.steps * n**3))))
         spectra = trajectory_spectra(block, y[:affordable])
         reports.append(stability_report(block, y[:affordable], spectra))
