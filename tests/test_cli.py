@@ -164,3 +164,15 @@ def test_diverging_training_exits_1_with_advice(tmp_path):
     assert "resode: unstable forward propagation: in epoch 1: " in done.stderr
     assert "unit 0, step" in done.stderr and "antisymmetric or parabolic" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_evaluate_at_several_depths_writes_a_depth_study(tmp_path, capsys):
+    assert main(["train", *TINY, "--out", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    out = tmp_path / "depth"
+    assert main(["evaluate", str(tmp_path / "run"), "--steps", "2,4,16", "--out", str(out)]) == 0
+    study = json.loads((out / "depth.json").read_text())
+    assert study["trained_steps"] == 4 and study["metric"] == "test_accuracy"
+    assert [r["steps"] for r in study["results"]] == [2, 4, 16]
+    assert all(0 <= r["test_accuracy"] <= 1 for r in study["results"])
+    assert (out / "depth.png").stat().st_size > 5_000

@@ -139,6 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--device", default="cpu", help=f"device: {_choices(DEVICES)}")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    evaluate.add_argument(
+        "--out",
+        type=Path,
+        help="with several --steps: where depth.json and depth.png go (default: DIR)",
+    )
 
     stability = commands.add_parser(
         "stability", help="Jacobian spectra, stability region and sensitivity of a trained run"
@@ -220,6 +225,10 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     from .runs import evaluate_run
 
     results = evaluate_run(args.run, args.steps, device=args.device)
+    if args.steps and len(args.steps) > 1:
+        from .runs import write_depth_study
+
+        write_depth_study(args.run, results, args.out or args.run)
     if args.json:
         print(json.dumps(results if args.steps and len(args.steps) > 1 else results[0], indent=2))
         return 0

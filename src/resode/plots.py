@@ -169,3 +169,23 @@ def plot_segmentation(model, dataset, path: str | Path, samples: int = 4) -> Non
     )
     figure.suptitle(f"{dataset.name}: test segmentations", fontsize=10)
     save_figure(figure, path)
+
+
+def plot_depth(results: list[dict], metric: str, config, path: str | Path) -> None:
+    """A trained network evaluated with other numbers of steps N' (same T, same θ(t))."""
+    depths = [r["steps"][0] if isinstance(r["steps"], list) else r["steps"] for r in results]
+    values = [r[metric] for r in results]
+    trained = config.steps[0] if isinstance(config.steps, list) else config.steps
+    figure, axes = plt.subplots(figsize=(5.5, 4))
+    axes.plot(depths, values, "o-")
+    axes.axvline(trained, color="0.5", ls="--", label=f"trained with N = {trained}")
+    axes.set_xscale("log", base=2)
+    axes.set_xlabel("number of steps N' (h = T/N')")
+    axes.set_ylabel(metric.replace("_", " "))
+    axes.set_title(
+        f"{config.data}: {config.dynamics} + {config.integrator}, T = {config.T:g}, "
+        "evaluated at other depths",
+        fontsize=9,
+    )
+    axes.legend(fontsize=8)
+    save_figure(figure, path)

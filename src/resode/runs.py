@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .checkpoint import read_tensors
+from .checkpoint import read_json, read_tensors
 from .data import Dataset, load_dataset
 from .errors import ResodeError, RunDirectoryError
 from .network import ResNet
@@ -43,6 +43,24 @@ def evaluate_run(
         model.steps = depth
         results.append({"steps": model.steps, **final_metrics(model, dataset)})
     return results
+
+
+HEADLINE = {"classification": "accuracy", "regression": "r2", "segmentation": "miou"}
+
+
+def write_depth_study(run: str | Path, results: list[dict], out: str | Path) -> None:
+    """``depth.json`` (metrics per number of steps) and ``depth.png`` (test metric vs depth)."""
+    from .checkpoint import write_json
+    from .plots import plot_depth
+
+    config = read_config(run)
+    metric = "test_" + HEADLINE[read_json(Path(run) / "config.json")["model"]["task"]]
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(
+        out / "depth.json", {"trained_steps": config.steps, "metric": metric, "results": results}
+    )
+    plot_depth(results, metric, config, out / "depth.png")
 
 
 MAX_DENSE_UNKNOWNS = 4096
