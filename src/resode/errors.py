@@ -8,8 +8,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-import torch
-
 
 class ResodeError(ValueError):
     """Bad input or configuration (an unknown name, an out-of-range value, a wrong shape)."""
@@ -60,16 +58,3 @@ def check_nonnegative(name: str, value: object) -> float:
     if not (math.isfinite(number) and number >= 0):
         raise ResodeError(f"{name} must be a finite number >= 0, got {value!r}")
     return number
-
-
-def check_features(name: str, x: object, features: int) -> torch.Tensor:
-    """Check that ``x`` is a finite floating tensor of shape (batch, features)."""
-    if not isinstance(x, torch.Tensor):
-        raise ResodeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() != 2 or x.shape[1] != features:
-        raise ResodeError(f"{name} must have shape (batch, {features}), got {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise ResodeError(f"{name} must be a floating-point tensor, got {x.dtype}")
-    if not bool(torch.isfinite(x).all()):
-        raise ResodeError(f"{name} contains non-finite values (nan or inf)")
-    return x
