@@ -74,9 +74,13 @@ def test_evaluate_json_at_one_depth(tmp_path, capsys):
 BAD_TRAIN = [
     (
         ["--dynamics", "wave"],
-        "unknown dynamics 'wave'; choose one of: antisymmetric, parabolic, standard",
+        "unknown dynamics 'wave'; choose one of: antisymmetric, hamiltonian, parabolic, "
+        "second-order, standard",
     ),
-    (["--integrator", "rk5"], "unknown integrator 'rk5'; choose one of: euler, heun, rk3, rk4"),
+    (
+        ["--integrator", "rk5"],
+        "unknown integrator 'rk5'; choose one of: euler, heun, leapfrog, rk3, rk4, verlet",
+    ),
     (
         ["--activation", "gelu"],
         "unknown activation 'gelu'; choose one of: identity, relu, smooth_relu, tanh",
@@ -111,7 +115,8 @@ def test_bad_input_exit_code_in_a_subprocess(tmp_path):
     assert done.returncode == 2
     assert (
         done.stderr.strip()
-        == "resode: error: unknown integrator 'rk5'; choose one of: euler, heun, rk3, rk4"
+        == "resode: error: unknown integrator 'rk5'; choose one of: "
+        "euler, heun, leapfrog, rk3, rk4, verlet"
     )
 
 

@@ -57,7 +57,7 @@ def test_exact_jacobian_matches_autograd(name, activation):
     with torch.no_grad():
         dynamics.bias.values.normal_()
     p = _stage(dynamics, 1)
-    y = torch.randn(7, 5, dtype=torch.float64)
+    y = torch.randn(7, 10 if dynamics.split else 5, dtype=torch.float64)  # split: [Y, Z]
     exact = dynamics.jacobian(y, p)
     numeric = torch.stack(
         [torch.autograd.functional.jacobian(lambda v: dynamics(v[None], p)[0], row) for row in y]
@@ -68,7 +68,8 @@ def test_exact_jacobian_matches_autograd(name, activation):
 def test_dynamics_bad_names():
     with pytest.raises(
         ResodeError,
-        match="unknown dynamics 'wave'; choose one of: antisymmetric, parabolic, standard",
+        match="unknown dynamics 'wave'; choose one of: antisymmetric, hamiltonian, parabolic, "
+        "second-order, standard",
     ):
         make_dynamics("wave", 3, T=1.0, intervals=1)
     with pytest.raises(

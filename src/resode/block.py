@@ -2,8 +2,10 @@
 
     Y_{l+1} = Y_l + h Σ_i b_i f(Y_l^{(i)}, θ(t_l + c_i h)),  h = T / N,  l = 0 … N−1
 
-The weights θ(t) live on their own grid of M intervals (default M = N, one weight set
-per step: the classic ResNet), so ``block.steps`` can change after training.
+(for a Runge–Kutta method; the two-step leapfrog and Störmer–Verlet step likewise, see
+:mod:`resode.integrators`). The weights θ(t) live on their own grid of M intervals (default
+M = N, one weight set per step: the classic ResNet), so ``block.steps`` can change after
+training. ``memory`` chooses what backpropagation keeps (:mod:`resode.memory`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from torch import nn
 from .dynamics import Dynamics, make_dynamics
 from .errors import ResodeError, check_int, check_positive
 from .integrators import get_integrator
+from .memory import check_memory, solve
 
 
 class ODEBlock(nn.Module):
@@ -27,9 +30,11 @@ class ODEBlock(nn.Module):
         width: number of features n.
         T: final time; the step size is h = T / steps.
         steps: number of integration steps N (the depth); settable after construction.
-        dynamics: ``standard`` σ(KY+b), ``antisymmetric`` σ((K−Kᵀ−γI)Y+b) or
-            ``parabolic`` −Kᵀσ(KY+b).
-        integrator: ``euler``, ``heun``, ``rk3`` or ``rk4``.
+        dynamics: ``standard`` σ(KY+b), ``antisymmetric`` σ((K−Kᵀ−γI)Y+b),
+            ``parabolic`` −Kᵀσ(KY+b), ``hamiltonian`` (Y' = σ(KZ+b), Z' = −σ(KᵀY+b)) or
+            ``second-order`` (Y'' = −Kᵀσ(KY+b)); the last two start with Z = 0.
+        integrator: ``euler``, ``heun``, ``rk3``, ``rk4``, ``leapfrog`` (two-step midpoint)
+            or ``verlet`` (split dynamics only).
         activation: ``tanh``, ``relu``, ``smooth_relu`` or ``identity``.
         grid: number M of weight intervals over [0, T] (default: ``steps``).
         interp: ``constant`` (M weight sets) or ``linear`` (M + 1 nodes).
@@ -38,6 +43,8 @@ class ODEBlock(nn.Module):
         kernel: ``dense`` (width features), ``conv1d`` or ``conv2d`` (width channels).
         kernel_size: odd side length of a convolution kernel.
         norm: ``none``, ``batch`` or ``instance`` normalization of K Y + b inside f.
+        memory: ``store`` (autograd), ``checkpoint`` (recompute segments of √N steps) or
+            ``reversible`` (rebuild states backward; ``leapfrog`` and ``verlet`` only).
     """
 
     def __init__(
@@ -55,6 +62,7 @@ class ODEBlock(nn.Module):
         kernel: str = "dense",
         kernel_size: int = 3,
         norm: str = "none",
+        memory: str = "store",
     ) -> None:
         super().__init__()
         self.width = check_int("width", width)
@@ -73,6 +81,21 @@ class ODEBlock(nn.Module):
         )
         self.dynamics: Dynamics = make_dynamics(dynamics, self.width, self.T, intervals, **options)
         self.dynamics_name = dynamics
+        if not self.integrator.supports(self.dynamics):
+            raise ResodeError(
+                f"integrator {integrator!r} needs split dynamics (hamiltonian, second-order); "
+                f"{dynamics!r} is first order: use euler, heun, rk3, rk4 or leapfrog"
+            )
+        self.memory = memory
+
+    @property
+    def memory(self) -> str:
+        """``store``, ``checkpoint`` or ``reversible``; settable."""
+        return self._memory
+
+    @memory.setter
+    def memory(self, value: str) -> None:
+        self._memory = check_memory(value, self.integrator)
 
     @property
     def steps(self) -> int:
@@ -103,23 +126,38 @@ class ODEBlock(nn.Module):
 
     def forward(self, y0: torch.Tensor) -> torch.Tensor:
         self._check_input(y0)
-        step, h, field = self.integrator.step, self.h, self.dynamics
-        y = y0
-        for stage_parameters in self.dynamics.stage_parameters(self._steps, self.stage_offsets):
-            y = step(field, y, h, stage_parameters)
-        return y
+        field, integrator = self.dynamics, self.integrator
+        if self._memory == "store" and hasattr(integrator, "step"):  # the hot path
+            step, h, y = integrator.step, self.h, field.lift(y0)
+            for stage_parameters in field.stage_parameters(self._steps, self.stage_offsets):
+                y = step(field, y, h, stage_parameters)
+            return field.project(y)
+        flat, index = field.sampled_parameters(self._steps, self.stage_offsets)
+        state = solve(integrator, field, field.lift(y0), self.h, flat, index, self._memory)
+        return field.project(state)
 
     def states(self, y0: torch.Tensor) -> Iterator[torch.Tensor]:
-        """Y_1, Y_2, …, Y_N one at a time (for monitoring a forward pass step by step)."""
+        """The states after steps 1, 2, …, N one at a time (for monitoring, with autograd).
+
+        A state is Y_l of shape (batch, width, …); for split dynamics it is [Y_l, Z_l]
+        along dim 1 (Z at the half step l − 1/2 with ``verlet``).
+        """
         self._check_input(y0)
-        y = y0
-        for stage_parameters in self.dynamics.stage_parameters(self._steps, self.stage_offsets):
-            y = self.integrator.step(self.dynamics, y, self.h, stage_parameters)
-            yield y
+        field, integrator, h = self.dynamics, self.integrator, self.h
+        parameters = field.stage_parameters(self._steps, self.stage_offsets)
+        carry = integrator.initial(field, field.lift(y0), h, parameters[0])
+        for stage_parameters in parameters:
+            carry = integrator.advance(field, carry, h, stage_parameters)
+            yield integrator.current(carry)
+
+    def initial_state(self, y0: torch.Tensor) -> torch.Tensor:
+        """The ODE's state at t = 0 for the input ``y0`` (Y0, or [Y0, 0] for split dynamics)."""
+        self._check_input(y0)
+        return self.dynamics.lift(y0)
 
     def trajectory(self, y0: torch.Tensor) -> torch.Tensor:
-        """All states Y_0 … Y_N, shape (steps + 1, batch, width)."""
-        return torch.stack([y0, *self.states(y0)])
+        """All states at steps 0 … N, shape (steps + 1, batch, state width, …)."""
+        return torch.stack([self.initial_state(y0), *self.states(y0)])
 
     @property
     def stage_offsets(self) -> tuple[float, ...]:
@@ -129,4 +167,5 @@ class ODEBlock(nn.Module):
         return (
             f"width={self.width}, T={self.T:g}, steps={self._steps}, "
             f"dynamics={self.dynamics_name}, integrator={self.integrator.name}"
+            + (f", memory={self._memory}" if self._memory != "store" else "")
         )

@@ -50,10 +50,12 @@ def diagnose(model, x: torch.Tensor, bound: float = 1e6) -> None:
                 0,
                 {},
             )
+        state = block.initial_state(y)
         for step, following in enumerate(block.states(y)):
             if not _healthy(following, bound):
-                raise _explain(block, unit_index, step, y, following, bound)
-            y = following
+                raise _explain(block, unit_index, step, state, following, bound)
+            state = following
+        y = block.dynamics.project(state)
         connector = getattr(model, "connectors", None)
         if connector is not None and unit_index < len(connector):
             y = connector[unit_index](y)
@@ -71,7 +73,7 @@ def _explain(block, unit: int, step: int, y, following, bound: float) -> Stabili
     eigenvalues = torch.linalg.eigvals(jacobian(dynamics, y.double(), parameters))
     finite = eigenvalues[torch.isfinite(eigenvalues)]
     spectra = TrajectorySpectra(finite.reshape(1, 1, -1).cpu(), block.h, block.T)
-    verdict, advice = advice_for(spectra, block.integrator.name)
+    verdict, advice = advice_for(spectra, block.integrator.name, dynamics)
     radius = float(finite.abs().max()) if finite.numel() else math.inf
     safe = advice["max_stable_step"][block.integrator.name]
     largest = float(following.abs().nan_to_num(nan=math.inf).max())

@@ -36,17 +36,24 @@ def integrate(
     T = check_positive("T", T)
     steps = check_int("steps", steps)
     integrator = get_integrator(method)
+    if integrator.requires is not None:
+        raise ResodeError(
+            f"method {method!r} needs {integrator.requires} dynamics and works inside an "
+            "ODEBlock; integrate takes first-order methods (euler, heun, rk3, rk4, leapfrog)"
+        )
     h = T / steps
     offsets = integrator.stage_offsets
 
     def field(y: torch.Tensor, t: float) -> torch.Tensor:
         return f(t, y)
 
-    y = y0
+    def times(l: int) -> list[float]:
+        return [t0 + (l + c) * h for c in offsets]
+
+    carry = integrator.initial(field, y0, h, times(0))
     states = [y0]
     for l in range(steps):
-        t = t0 + l * h
-        y = integrator.step(field, y, h, [t + c * h for c in offsets])
+        carry = integrator.advance(field, carry, h, times(l))
         if return_trajectory:
-            states.append(y)
-    return torch.stack(states) if return_trajectory else y
+            states.append(integrator.current(carry))
+    return torch.stack(states) if return_trajectory else integrator.current(carry)

@@ -85,10 +85,15 @@ def plot_spectrum(eigenvalues: torch.Tensor, h: float, integrator, path: str | P
     reach = max(3.2, 1.15 * float(np.abs(z).max(initial=0.0)))
     grid = np.linspace(-reach, reach, 401)
     zz = grid[None, :] + 1j * grid[:, None]
-    inside = np.abs(integrator.stability_function(zz)) <= 1
     figure, axes = plt.subplots(figsize=(6, 5.2))
-    axes.contourf(grid, grid, inside.astype(float), levels=[0.5, 1.5], colors=["#cfe3f7"])
-    axes.contour(grid, grid, inside.astype(float), levels=[0.5], colors=["#3a6ea5"], linewidths=1)
+    radius = getattr(integrator, "stability_radius", None)
+    if radius is not None:  # the region is the imaginary segment |z| < radius
+        axes.plot([0, 0], [-radius, radius], color="#3a6ea5", lw=4, alpha=0.5)
+    else:
+        inside = np.asarray(integrator.amplification(zz)) <= 1
+        levels, colour = [0.5, 1.5], ["#cfe3f7"]
+        axes.contourf(grid, grid, inside.astype(float), levels=levels, colors=colour)
+        axes.contour(grid, grid, inside.astype(float), levels=[0.5], colors=["#3a6ea5"])
     axes.axhline(0, color="0.6", lw=0.5)
     axes.axvline(0, color="0.6", lw=0.5)
     points = axes.scatter(
@@ -98,7 +103,7 @@ def plot_spectrum(eigenvalues: torch.Tensor, h: float, integrator, path: str | P
     axes.set_xlabel("Re(hλ)")
     axes.set_ylabel("Im(hλ)")
     axes.set_title(
-        f"hλ of J along trajectories, h = {h:.3g}, over the {integrator.name} region |R(z)| ≤ 1",
+        f"hλ of J along trajectories, h = {h:.3g}, over the {integrator.name} stability region",
         fontsize=9,
     )
     axes.set_aspect("equal")

@@ -19,7 +19,7 @@ import torch
 
 from .block import ODEBlock
 from .errors import ResodeError, check_int, check_positive
-from .integrators import INTEGRATORS, get_integrator
+from .integrators import INTEGRATORS, Integrator, get_integrator
 
 ZERO_TOLERANCE = 1e-7
 """|Re λ| ≤ ZERO_TOLERANCE · max(1, |λ|) counts as zero (energy-bounded)."""
@@ -94,14 +94,32 @@ def trajectory_spectra(block: ODEBlock, y0: torch.Tensor) -> TrajectorySpectra:
     return TrajectorySpectra(torch.linalg.eigvals(jacobians).cpu(), block.h, block.T)
 
 
-def _as_integrator(integrator):
-    return get_integrator(integrator) if isinstance(integrator, str) else integrator
+def _as_integrator(integrator) -> Integrator:
+    if isinstance(integrator, str):
+        return get_integrator(integrator)
+    if not isinstance(integrator, Integrator):
+        raise ResodeError(
+            f"integrator must be a name or an Integrator, got {type(integrator).__name__}"
+        )
+    return integrator
+
+
+def amplification(integrator, z) -> np.ndarray:
+    """|R(z)| (largest root modulus for multistep methods) at complex z = hλ, as NumPy."""
+    if isinstance(z, torch.Tensor):
+        z = z.detach().cpu().numpy()
+    return np.asarray(_as_integrator(integrator).amplification(np.asarray(z)))
 
 
 def is_stable(integrator, z, tol: float = 1e-12):
-    """|R(z)| ≤ 1 (+ tol) elementwise, for complex numbers, NumPy arrays or tensors."""
-    R = _as_integrator(integrator).stability_function(z)
-    return abs(R) <= 1 + tol
+    """hλ = z in the stability region (amplification ≤ 1 + tol), elementwise.
+
+    Returns a bool (scalar z), a NumPy array or, for a tensor z, a bool tensor.
+    """
+    inside = amplification(integrator, z) <= 1 + tol
+    if isinstance(z, torch.Tensor):
+        return torch.as_tensor(inside)
+    return bool(inside) if np.ndim(inside) == 0 else inside
 
 
 def _ray_limits(polynomial: np.ndarray, directions: np.ndarray, tol: float) -> np.ndarray:
@@ -157,9 +175,6 @@ def max_stable_step(integrator, eigenvalues, tol: float = 1e-9) -> float:
     (e.g. λ = 0 only). Forward Euler, λ = −3: 2/3. RK4, λ = i: 2√2.
     """
     integrator = _as_integrator(integrator)
-    polynomial = getattr(getattr(integrator, "tableau", None), "stability_polynomial", None)
-    if polynomial is None:
-        raise ResodeError(f"max_stable_step needs a polynomial stability function; {integrator!r}")
     try:
         values = (
             eigenvalues.detach().cpu() if isinstance(eigenvalues, torch.Tensor) else eigenvalues
@@ -177,6 +192,9 @@ def max_stable_step(integrator, eigenvalues, tol: float = 1e-9) -> float:
     lam = lam[np.abs(lam) > floor]
     if lam.size == 0:
         return math.inf
+    polynomial = getattr(getattr(integrator, "tableau", None), "stability_polynomial", None)
+    if polynomial is None:  # multistep and split methods know their own region
+        return float(integrator.max_stable_step(lam, tol))
     # The limit depends on the direction only (scaled by 1/|λ|); directions repeat a lot.
     directions = np.round(lam / np.abs(lam), 12)
     unique, inverse = np.unique(directions, return_inverse=True)
@@ -184,10 +202,16 @@ def max_stable_step(integrator, eigenvalues, tol: float = 1e-9) -> float:
     return float(limits.min())
 
 
-def advice_for(spectra: TrajectorySpectra, integrator_name: str) -> tuple[str, dict]:
-    """A verdict and concrete advice for the spectrum of a trained block."""
+def advice_for(spectra: TrajectorySpectra, integrator_name: str, dynamics=None) -> tuple[str, dict]:
+    """A verdict and concrete advice for the spectrum of a trained block.
+
+    Compares every integrator that applies to ``dynamics`` (all first-order ones if None).
+    """
     eigenvalues = spectra.eigenvalues.reshape(-1)
-    safe = {name: max_stable_step(name, eigenvalues) for name in INTEGRATORS}
+    candidates = [name for name, method in INTEGRATORS.items() if method.supports(dynamics)]
+    if integrator_name not in candidates:
+        candidates.append(integrator_name)
+    safe = {name: max_stable_step(name, eigenvalues) for name in candidates}
     steps_needed = {
         name: (math.ceil(spectra.T / h) if h > 0 and math.isfinite(h) else (1 if h else None))
         for name, h in safe.items()
@@ -283,11 +307,10 @@ def sensitivity(
 
 def discrete_stability(spectra: TrajectorySpectra, integrator) -> dict[str, list]:
     """Per step: is every hλ inside the region, and the amplification max |R(hλ)|."""
-    R = _as_integrator(integrator).stability_function(spectra.h * spectra.eigenvalues)
-    amplification = R.abs().amax(dim=(1, 2))
+    factors = amplification(integrator, spectra.h * spectra.eigenvalues).max(axis=(1, 2))
     return {
-        "inside_region": [bool(a <= 1 + 1e-9) for a in amplification],
-        "amplification": [float(a) for a in amplification],
+        "inside_region": [bool(a <= 1 + 1e-9) for a in factors],
+        "amplification": [float(a) for a in factors],
     }
 
 
@@ -301,7 +324,7 @@ def stability_report(
     name = block.integrator.name
     spectra = trajectory_spectra(block, y0) if spectra is None else spectra
     discrete = discrete_stability(spectra, name)
-    verdict, advice = advice_for(spectra, name)
+    verdict, advice = advice_for(spectra, name, block.dynamics)
     return {
         "integrator": name,
         "dynamics": getattr(block, "dynamics_name", type(block.dynamics).__name__),

@@ -1,18 +1,26 @@
-"""Time integrators: one explicit Runge–Kutta engine plus its named tableaus."""
+"""Time integrators: explicit Runge–Kutta tableaus, the two-step leapfrog and Störmer–Verlet.
+
+All share the carry interface of :class:`~resode.integrators.base.Integrator`.
+"""
 
 from __future__ import annotations
 
 from ..errors import check_choice
+from .base import Integrator
 from .explicit import ExplicitRungeKutta
+from .leapfrog import TwoStepLeapfrog
 from .tableau import EULER, HEUN, RK3, RK4, ButcherTableau
+from .verlet import StormerVerlet
 
-INTEGRATORS: dict[str, ExplicitRungeKutta] = {
-    tableau.name: ExplicitRungeKutta(tableau) for tableau in (EULER, HEUN, RK3, RK4)
+INTEGRATORS: dict[str, Integrator] = {
+    **{tableau.name: ExplicitRungeKutta(tableau) for tableau in (EULER, HEUN, RK3, RK4)},
+    "leapfrog": TwoStepLeapfrog(),
+    "verlet": StormerVerlet(),
 }
 
 
-def get_integrator(name: str) -> ExplicitRungeKutta:
-    """Look up an integrator by name: euler, heun, rk3, rk4."""
+def get_integrator(name: str) -> Integrator:
+    """Look up an integrator by name: euler, heun, rk3, rk4, leapfrog, verlet."""
     return INTEGRATORS[check_choice("integrator", name, INTEGRATORS)]
 
 
@@ -24,5 +32,8 @@ __all__ = [
     "RK4",
     "ButcherTableau",
     "ExplicitRungeKutta",
+    "Integrator",
+    "StormerVerlet",
+    "TwoStepLeapfrog",
     "get_integrator",
 ]

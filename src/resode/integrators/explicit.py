@@ -7,17 +7,17 @@ and its per-stage parameters are passed in, so the same code integrates a networ
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
+from .base import Carry, Integrator, VectorField
 from .tableau import ButcherTableau
 
-VectorField = Callable[[torch.Tensor, Any], torch.Tensor]
 
-
-class ExplicitRungeKutta:
+class ExplicitRungeKutta(Integrator):
     """Y_{l+1} = Y_l + h Σ_i b_i k_i with k_i = f(Y_l + h Σ_j a_ij k_j; p_i)."""
 
     def __init__(self, tableau: ButcherTableau) -> None:
@@ -45,6 +45,13 @@ class ExplicitRungeKutta:
     def stability_function(self, z):
         """R(z) = 1 + z bᵀ(I − zA)⁻¹𝟙 on complex numbers, arrays or tensors."""
         return self.tableau.stability_function(z)
+
+    def amplification(self, z):
+        """|R(z)|."""
+        return np.abs(self.tableau.stability_function(np.asarray(z, dtype=np.complex128)))
+
+    def advance(self, field, carry: Carry, h: float, parameters: Sequence[Any]) -> Carry:
+        return (self.step(field, carry[0], h, parameters),)
 
     def step(
         self,
