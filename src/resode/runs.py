@@ -8,7 +8,7 @@ from .checkpoint import read_json, read_tensors
 from .data import Dataset, load_dataset
 from .errors import ResodeError, RunDirectoryError
 from .network import ResNet
-from .state import MODEL, read_config
+from .state import MODEL, model_level, read_config
 from .train import DTYPES, build_model, final_metrics, model_info, resolve_device
 
 
@@ -22,8 +22,8 @@ def load_run(run: str | Path, device: str = "cpu") -> tuple[ResNet, Dataset]:
     dtype = DTYPES[config.dtype]
     dataset = load_dataset(config.data, seed=config.seed, **config.dataset_options())
     dataset = dataset.to(target, dtype)
-    model = build_model(config, model_info(dataset)).to(dtype=dtype)
-    weights, _ = read_tensors(run / MODEL)
+    weights, state = read_tensors(run / MODEL)  # a multilevel run: built at its saved level
+    model = build_model(config, model_info(dataset), model_level(state)).to(dtype=dtype)
     try:
         model.load_state_dict(weights)
     except RuntimeError:
@@ -91,7 +91,7 @@ def analyze_run(run: str | Path, out: str | Path | None = None, samples: int = 5
     reports = []
     blocks = units(model)
     for index, block in enumerate(blocks):
-        n = y[0].numel()
+        n = block.initial_state(y[:1])[0].numel()  # split dynamics: Y and Z
         if n > MAX_DENSE_UNKNOWNS:
             raise ResodeError(
                 f"unit {index} has {n} unknowns per example (channels × pixels); dense "

@@ -305,12 +305,62 @@ def sensitivity(
     return Sensitivity(growth.cpu(), sigma.cpu())
 
 
+@torch.no_grad()
+def step_map_spectra(block: ODEBlock, y0: torch.Tensor) -> torch.Tensor:
+    """Eigenvalues μ of the linearized step map ∂carry_{l+1}/∂carry_l along the trajectories.
+
+    The carry is the integrator's state (Y_l; (Y_{l−1}, Y_l) for the two-step leapfrog;
+    (Y_l, Z_{l−1/2}) for Verlet), so this is the discrete stability of the actual scheme:
+    |μ| ≤ 1 means perturbations do not grow in that step. For Verlet on split dynamics and
+    the leapfrog on antisymmetric dynamics (γ = 0) all |μ| = 1 while h is below the largest
+    stable step of the spectra of J. Shape (steps, batch, carry size), complex128, float64.
+    """
+    _check_states(block, y0)
+    analysed = copy.deepcopy(block).double()
+    analysed.memory = "store"
+    if analysed.dynamics.norm == "batch":
+        raise ResodeError(
+            "batch normalization couples the examples: no per-example step map to analyse"
+        )
+    field, integrator, h = analysed.dynamics, analysed.integrator, analysed.h
+    y0 = y0.detach().to(dtype=torch.float64, device=next(analysed.parameters()).device)
+    parameters = field.stage_parameters(analysed.steps, analysed.stage_offsets)
+    carry = integrator.initial(field, field.lift(y0), h, parameters[0])
+    shapes = [c.shape[1:] for c in carry]
+    sizes = [math.prod(shape) for shape in shapes]
+
+    def step_of_one(row: torch.Tensor, stage_parameters) -> torch.Tensor:
+        parts = row.split(sizes)
+        one = tuple(part.reshape(1, *shape) for part, shape in zip(parts, shapes))
+        following = integrator.advance(field, one, h, stage_parameters)
+        return torch.cat([c.reshape(-1) for c in following])
+
+    spectra = []
+    for stage_parameters in parameters:
+        rows = torch.cat([c.flatten(1) for c in carry], dim=1)
+        maps = torch.func.vmap(torch.func.jacrev(step_of_one), in_dims=(0, None))(
+            rows, stage_parameters
+        )
+        spectra.append(torch.linalg.eigvals(maps).cpu())
+        carry = integrator.advance(field, carry, h, stage_parameters)
+    return torch.stack(spectra)
+
+
 def discrete_stability(spectra: TrajectorySpectra, integrator) -> dict[str, list]:
     """Per step: is every hλ inside the region, and the amplification max |R(hλ)|."""
     factors = amplification(integrator, spectra.h * spectra.eigenvalues).max(axis=(1, 2))
     return {
         "inside_region": [bool(a <= 1 + 1e-9) for a in factors],
         "amplification": [float(a) for a in factors],
+    }
+
+
+def _step_map_summary(eigenvalues: torch.Tensor, tol: float = 1e-8) -> dict[str, list]:
+    """Per step: the largest |μ| and whether every μ lies on the unit circle (to ``tol``)."""
+    modulus = eigenvalues.abs()
+    return {
+        "max_modulus": [float(v) for v in modulus.amax(dim=(1, 2))],
+        "on_unit_circle": [bool(v) for v in ((modulus - 1).abs() <= tol).all(dim=2).all(dim=1)],
     }
 
 
@@ -339,6 +389,7 @@ def stability_report(
             "class": spectra.classes(),
             **discrete,
         },
+        "step_map": _step_map_summary(step_map_spectra(block, y0)),
         "max_stable_step": advice["max_stable_step"][name],
         "max_stable_step_by_integrator": advice["max_stable_step"],
         "steps_needed_by_integrator": advice["steps_needed"],
