@@ -79,6 +79,7 @@ class ConvResNet(nn.Module):
         kernel_size: int = 3,
         norm: str = "none",
         pool: bool | None = None,
+        memory: str = "store",
     ) -> None:
         super().__init__()
         self.task = check_choice("task", task, TASKS)
@@ -112,6 +113,7 @@ class ConvResNet(nn.Module):
                 kernel=kernel,
                 kernel_size=kernel_size,
                 norm=norm,
+                memory=memory,
             )
             for width, t, n in zip(self.widths, times, depths)
         )

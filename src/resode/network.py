@@ -37,6 +37,7 @@ class ResNet(nn.Module):
         interp: str = "constant",
         gamma: float = 0.0,
         init_std: float | None = None,
+        memory: str = "store",
     ) -> None:
         super().__init__()
         self.in_features = check_int("in_features", in_features)
@@ -44,7 +45,17 @@ class ResNet(nn.Module):
         self.opening = nn.Linear(self.in_features, check_int("width", width))
         self.activation = get_activation(activation)
         self.block = ODEBlock(
-            width, T, steps, dynamics, integrator, activation, grid, interp, gamma, init_std
+            width,
+            T,
+            steps,
+            dynamics,
+            integrator,
+            activation,
+            grid,
+            interp,
+            gamma,
+            init_std,
+            memory=memory,
         )
         self.head = nn.Linear(width, self.out_features)
 
