@@ -106,6 +106,8 @@ def plot_spectrum(eigenvalues: torch.Tensor, h: float, integrator, path: str | P
         f"hλ of J along trajectories, h = {h:.3g}, over the {integrator.name} stability region",
         fontsize=9,
     )
+    axes.set_xlim(-reach, reach)
+    axes.set_ylim(-reach, reach)
     axes.set_aspect("equal")
     save_figure(figure, path)
 
