@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from resode import ODEBlock, ResodeError, ResNet, get_integrator, integrate
+from resode import ODEBlock, ResNet, ResodeError, get_integrator, integrate
 from resode.stability import max_stable_step, step_map_spectra, trajectory_spectra
 
 REVERSIBLE = [
@@ -280,3 +280,13 @@ def test_step_map_eigenvalues_lie_on_the_unit_circle_below_the_bound(dynamics, i
     h, bound = bound_at(1.5)
     assert h > bound
     assert float(step_map_spectra(block, y0).abs().max()) > 1.0 + 1e-6
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
+@pytest.mark.parametrize("memory", ["reversible", "checkpoint"])
+def test_memory_modes_on_cuda(memory):
+    torch.manual_seed(10)
+    block = ODEBlock(8, steps=16, dynamics="hamiltonian", integrator="verlet").double().cuda()
+    y0 = torch.randn(32, 8, dtype=torch.float64, device="cuda")
+    for ours, reference in zip(_gradients(block, y0, memory), _gradients(block, y0, "store")):
+        torch.testing.assert_close(ours, reference, rtol=1e-10, atol=1e-12)
