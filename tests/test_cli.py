@@ -74,12 +74,12 @@ def test_evaluate_json_at_one_depth(tmp_path, capsys):
 BAD_TRAIN = [
     (
         ["--dynamics", "wave"],
-        "unknown dynamics 'wave'; choose one of: antisymmetric, hamiltonian, parabolic, "
-        "second-order, standard",
+        "unknown dynamics 'wave'; choose one of: antisymmetric, diffusion-reaction, hamiltonian, "
+        "parabolic, second-order, standard",
     ),
     (
         ["--integrator", "rk5"],
-        "unknown integrator 'rk5'; choose one of: euler, heun, leapfrog, rk3, rk4, verlet",
+        "unknown integrator 'rk5'; choose one of: euler, heun, imex, leapfrog, rk3, rk4, verlet",
     ),
     (
         ["--activation", "gelu"],
@@ -114,9 +114,8 @@ def test_bad_input_exit_code_in_a_subprocess(tmp_path):
     done = _run("train", "--integrator", "rk5", "--out", str(tmp_path / "x"))
     assert done.returncode == 2
     assert (
-        done.stderr.strip()
-        == "resode: error: unknown integrator 'rk5'; choose one of: "
-        "euler, heun, leapfrog, rk3, rk4, verlet"
+        done.stderr.strip() == "resode: error: unknown integrator 'rk5'; choose one of: "
+        "euler, heun, imex, leapfrog, rk3, rk4, verlet"
     )
 
 

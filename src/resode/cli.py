@@ -1,6 +1,7 @@
 """The ``resode`` command: a thin layer over the Python API.
 
     resode train [--data peaks --dynamics antisymmetric --integrator rk4 ...] [--out DIR]
+    resode train --multilevel 4,8,16,32 [...]   (train shallow, prolongate, go on)
     resode train --resume DIR
     resode evaluate DIR [--steps 8,16,32] [--json]
     resode stability DIR [--out DIR]
@@ -91,6 +92,12 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "image_size": (int, "image side of the generated shapes and bars datasets"),
         "device": (str, f"device: {_choices(DEVICES)}"),
         "dtype": (str, f"floating-point precision: {_choices(DTYPES)}"),
+        "multilevel": (
+            _int_list,
+            "train at depths N_0,N_1,… (e.g. 4,8,16,32), each a multiple of the one before, "
+            "epochs per level, prolongating the weights between levels",
+        ),
+        "max_seconds": (float, "training-time budget in seconds, split evenly over the levels"),
     }
     for field in fields(TrainConfig):
         kind, text = described[field.name]
@@ -193,6 +200,8 @@ def _run_train(args: argparse.Namespace) -> int:
             )
         out, resume = args.resume, True
     else:
+        if "multilevel" in given and "steps" in given:
+            raise ResodeError("give either --steps or --multilevel (its last depth is the final N)")
         config = TrainConfig(**given)
         if args.out is None and launched_world_size() > 1:
             raise ResodeError("a distributed run needs --out DIR (the same on every process)")
@@ -216,9 +225,20 @@ def _run_train(args: argparse.Namespace) -> int:
     )
     summary = {k: v for k, v in metrics.items() if k.startswith(("train_", "test_"))}
     if main_process:
+        for level in metrics.get("levels", []):
+            print(_level_line(level, len(metrics["levels"])))
         print(f"run directory: {out}")
         print(" ".join(f"{k}={v:.4f}" for k, v in summary.items()))
     return 0
+
+
+def _level_line(level: dict, count: int) -> str:
+    """One multilevel summary line, e.g. ``level 2/4: N=8, 10 epochs, 3.1 s, test_…``."""
+    tested = " ".join(f"{k}={v:.4f}" for k, v in level.items() if k.startswith("test_"))
+    return (
+        f"level {level['level'] + 1}/{count}: N={level['steps']}, {level['epochs']} epochs, "
+        f"{level['seconds']:.1f} s, {tested}"
+    )
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
@@ -266,13 +286,15 @@ def _print_unit_report(report: dict, index: int | None) -> None:
     header = ("step", "max Re λ", "ρ(J)", "unstable", "class", "|R(hλ)|max", "in region")
     print(
         f"{header[0]:>4} {header[1]:>11} {header[2]:>9} {header[3]:>8} "
-        f"{header[4]:>14} {header[5]:>10} {header[6]:>9}"
+        f"{header[4]:>14} {header[5]:>10} {header[6]:>9} {'|μ| step map':>12}"
     )
+    step_map = report["step_map"]["max_modulus"]
     for l in range(report["steps"]):
         print(
             f"{l:4d} {steps['max_real'][l]:11.3e} {steps['spectral_radius'][l]:9.4f} "
             f"{steps['unstable_share'][l]:8.1%} {steps['class'][l]:>14} "
-            f"{steps['amplification'][l]:10.4f} {'yes' if steps['inside_region'][l] else 'NO':>9}"
+            f"{steps['amplification'][l]:10.4f} {'yes' if steps['inside_region'][l] else 'NO':>9} "
+            f"{step_map[l]:12.6f}"
         )
     sens = report["sensitivity"]
     print(

@@ -26,7 +26,14 @@ TASKS = ("classification", "regression", "segmentation")
 
 @dataclass
 class TrainConfig:
-    """Settings of ``resode train``; the defaults are the main job (peaks, antisymmetric RK4)."""
+    """Settings of ``resode train``; the defaults are the main job (peaks, antisymmetric RK4).
+
+    ``multilevel`` = [N_0, N_1, …] trains at depth N_0, then prolongates to N_1, …, each
+    level for ``epochs`` epochs (see :mod:`resode.multilevel`); every unit takes the level's
+    depth and ``steps`` is set to the final depth. ``max_seconds`` bounds the training time
+    (the sum of the epochs' ``seconds``): a level stops after the epoch that exceeds its
+    share, the time left divided evenly over the levels left.
+    """
 
     data: str = "peaks"
     dynamics: str = "antisymmetric"
@@ -54,8 +61,17 @@ class TrainConfig:
     image_size: int | None = None
     device: str = "auto"
     dtype: str = "float32"
+    multilevel: list[int] | None = None
+    max_seconds: float | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.multilevel, list | tuple) and self.multilevel:
+            if isinstance(self.steps, list):
+                raise ResodeError(
+                    "multilevel sets the steps of every unit; give no per-unit steps list"
+                )
+            self.multilevel = list(self.multilevel)
+            self.steps = self.multilevel[-1]  # the final depth: the trained model's steps
         self.validate()
 
     def validate(self) -> TrainConfig:
@@ -74,6 +90,7 @@ class TrainConfig:
         check_choice("normalization", self.norm, NORMS)
         if self.kernel_size % 2 == 0:
             raise ResodeError(f"kernel size must be odd (3, 5, …), got {self.kernel_size}")
+        self._validate_multilevel()
         self._validate_architecture()
         if self.grid is not None:
             check_int("grid", self.grid)
@@ -82,6 +99,8 @@ class TrainConfig:
         check_positive("lr", self.lr)
         for name in ("gamma", "smoothness", "weight_decay", "momentum"):
             check_nonnegative(name, getattr(self, name))
+        if self.max_seconds is not None:
+            check_positive("max_seconds", self.max_seconds)
         if self.gamma and self.dynamics != "antisymmetric":
             raise ResodeError("gamma applies only to antisymmetric dynamics")
         return self
@@ -117,6 +136,34 @@ class TrainConfig:
             if option is None:
                 raise ResodeError(f"--image-size applies to shapes and bars, not {self.data!r}")
             option.check("size", self.image_size)
+
+    def _validate_multilevel(self) -> None:
+        """Levels N_0 < N_1 < …: at least two, each an integer multiple of the one before."""
+        levels = self.multilevel
+        if levels is None:
+            return
+        if not isinstance(levels, list) or len(levels) < 2:
+            raise ResodeError(
+                f"multilevel needs at least two depths, e.g. 4,8,16,32; got {levels!r}"
+            )
+        for value in levels:
+            check_int("multilevel depth", value)
+        for coarse, fine in zip(levels, levels[1:]):
+            if fine <= coarse:
+                raise ResodeError(f"multilevel depths must increase, got {coarse} then {fine}")
+            if fine % coarse:
+                raise ResodeError(
+                    f"each multilevel depth must be a multiple of the one before, "
+                    f"got {coarse} then {fine}"
+                )
+        if self.steps != levels[-1]:
+            raise ResodeError(
+                f"with multilevel, steps is the final depth {levels[-1]}, got {self.steps!r}"
+            )
+
+    def levels(self) -> list[int | list[int]]:
+        """Steps of each training level: ``multilevel``, or ``[steps]`` for a one-level run."""
+        return list(self.multilevel) if self.multilevel is not None else [self.steps]
 
     def unit_widths(self) -> list[int]:
         """Channels of each ODE unit for signal and image data (default [16, 32])."""

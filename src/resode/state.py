@@ -3,7 +3,9 @@
 ``checkpoint.safetensors`` holds, in one atomically written file, the model weights, the
 optimizer state, every RNG state used (data shuffling, torch CPU, CUDA when used), the
 epoch and step counters, the scheduler state, the history and the config it belongs to.
-Loading checks the checksum and the config before touching the model.
+Loading checks the checksum and the config before touching the model. A multilevel run also
+stores its current level (the model's depth and weight-grid shape) and the summaries of the
+finished levels; ``model.safetensors`` names its level in its metadata.
 """
 
 from __future__ import annotations
@@ -52,8 +54,21 @@ def remove_partial_writes(out: Path) -> None:
 
 
 def save_checkpoint(
-    out: Path, config: TrainConfig, model, optimizer, scheduler, generator, counters, history
+    out: Path,
+    config: TrainConfig,
+    model,
+    optimizer,
+    scheduler,
+    generator,
+    counters,
+    history,
+    levels: list[dict] | None = None,
 ) -> None:
+    """Write the checkpoint and ``model.safetensors`` (whose metadata names the level).
+
+    ``counters`` holds epoch, step and the current multilevel ``level`` (the model's shape);
+    ``levels`` the summaries of the levels already finished.
+    """
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     optimizer_tensors, optimizer_state = optimizer_to_flat(optimizer)
     tensors.update(optimizer_tensors)
@@ -67,15 +82,29 @@ def save_checkpoint(
         "optimizer": optimizer_state,
         "scheduler": {k: v for k, v in scheduler.state_dict().items() if k != "lr_lambdas"},
         "history": history,
+        "levels": list(levels or []),
     }
     write_tensors(out / CHECKPOINT, tensors, state)
-    write_tensors(out / MODEL, model.state_dict())
+    write_tensors(out / MODEL, model.state_dict(), model_state(counters.get("level", 0), model))
 
 
-def load_checkpoint(
-    out: Path, config: TrainConfig, model, optimizer, scheduler, generator
-) -> tuple[dict, list]:
-    """Restore everything from ``out``; return (counters, history). Refuses a foreign config."""
+def model_state(level: int, model) -> dict:
+    """Metadata of ``model.safetensors``: the level (and steps) its weights were saved at."""
+    return {"level": int(level), "steps": model.steps}
+
+
+def model_level(state) -> int | None:
+    """The level stored by :func:`model_state`, or None (a file without it)."""
+    if isinstance(state, dict) and isinstance(state.get("level"), int):
+        return state["level"]
+    return None
+
+
+def read_checkpoint(out: Path, config: TrainConfig) -> tuple[dict, dict]:
+    """(tensors, state) of the checkpoint in ``out``; refuses a damaged or foreign one.
+
+    Read before the model is built: ``state["level"]`` says at which depth to build it.
+    """
     tensors, state = read_tensors(out / CHECKPOINT)
     if not isinstance(state, dict) or "epoch" not in state:
         raise RunDirectoryError(f"{out / CHECKPOINT} holds no training state")
@@ -83,6 +112,17 @@ def load_checkpoint(
         raise RunDirectoryError(
             f"{out / CHECKPOINT} belongs to another config than {out / CONFIG}; refusing to resume"
         )
+    level = state.get("level", 0)
+    if not isinstance(level, int) or not 0 <= level < len(config.levels()):
+        raise RunDirectoryError(f"{out / CHECKPOINT} names an unknown level {level!r}")
+    return tensors, state
+
+
+def restore_checkpoint(
+    out: Path, checkpoint: tuple[dict, dict], model, optimizer, scheduler, generator
+) -> tuple[dict, list, list]:
+    """Load a :func:`read_checkpoint` result; return (counters, history, level summaries)."""
+    tensors, state = checkpoint
     weights = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
     try:
         model.load_state_dict(weights)
@@ -98,5 +138,20 @@ def load_checkpoint(
     torch.set_rng_state(tensors["rng.torch"])
     if "rng.cuda" in tensors and torch.cuda.is_available():
         torch.cuda.set_rng_state(tensors["rng.cuda"])
-    counters = {"epoch": int(state["epoch"]), "step": int(state.get("step", 0))}
-    return counters, list(state["history"])
+    counters = {
+        "epoch": int(state["epoch"]),
+        "step": int(state.get("step", 0)),
+        "level": int(state.get("level", 0)),
+    }
+    return counters, list(state["history"]), list(state.get("levels", []))
+
+
+def load_checkpoint(
+    out: Path, config: TrainConfig, model, optimizer, scheduler, generator
+) -> tuple[dict, list]:
+    """Restore everything from ``out``; return (counters, history). Refuses a foreign config."""
+    checkpoint = read_checkpoint(out, config)
+    counters, history, _ = restore_checkpoint(
+        out, checkpoint, model, optimizer, scheduler, generator
+    )
+    return counters, history

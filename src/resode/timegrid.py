@@ -142,7 +142,9 @@ class TimeParameter(nn.Module):
         else:
             positions = torch.arange(self.intervals * factor + 1, dtype=torch.float64) / factor
             k = positions.floor().long().clamp(max=self.intervals - 1)
-            w = (positions - k).to(self.values.dtype).view(-1, *([1] * (self.values.dim() - 1)))
+            w = (positions - k).to(self.values.device, self.values.dtype)
+            w = w.view(-1, *([1] * (self.values.dim() - 1)))
+            k = k.to(self.values.device)
             new = torch.lerp(self.values[k], self.values[k + 1], w)
         self.values = nn.Parameter(new.contiguous())
         self.intervals *= factor
