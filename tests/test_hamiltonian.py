@@ -1,5 +1,7 @@
 """Hamiltonian and second-order networks, Verlet and the two-step leapfrog, memory modes."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -290,3 +292,23 @@ def test_memory_modes_on_cuda(memory):
     y0 = torch.randn(32, 8, dtype=torch.float64, device="cuda")
     for ours, reference in zip(_gradients(block, y0, memory), _gradients(block, y0, "store")):
         torch.testing.assert_close(ours, reference, rtol=1e-10, atol=1e-12)
+
+
+def test_train_a_reversible_hamiltonian_network_from_the_cli(tmp_path, capsys):
+    from resode.cli import main
+
+    tiny = ["--data", "circles", "--epochs", "2", "--steps", "4", "--width", "6", "--quiet"]
+    out = tmp_path / "run"
+    args = ["train", *tiny, "--dynamics", "hamiltonian", "--integrator", "verlet"]
+    assert main([*args, "--memory", "reversible", "--out", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["memory"] == "reversible"
+    assert main(["evaluate", str(out), "--steps", "4,16"]) == 0
+    assert main(["stability", str(out), "--samples", "16"]) == 0
+    assert "|μ| step map" in capsys.readouterr().out
+    for bad, message in [
+        (["--integrator", "verlet"], "integrator 'verlet' needs split dynamics"),
+        (["--memory", "reversible"], "memory='reversible' needs a reversible integrator"),
+    ]:
+        assert main(["train", *tiny, *bad, "--out", str(tmp_path / "x")]) == 2
+        assert message in capsys.readouterr().err

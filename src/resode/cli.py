@@ -30,6 +30,7 @@ from .dynamics import DYNAMICS, NORMS
 from .errors import ResodeError, TrainingDivergedError
 from .experiments import EXPERIMENTS
 from .integrators import INTEGRATORS
+from .memory import MEMORY_MODES
 from .timegrid import INTERPOLATIONS
 
 
@@ -89,6 +90,7 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "seed": (int, "random seed (data, initialization, shuffling)"),
         "kernel_size": (int, "odd side of the convolution kernels"),
         "norm": (str, f"normalization inside the dynamics: {_choices(NORMS)}"),
+        "memory": (str, f"what backpropagation keeps: {_choices(MEMORY_MODES)}"),
         "image_size": (int, "image side of the generated shapes and bars datasets"),
         "device": (str, f"device: {_choices(DEVICES)}"),
         "dtype": (str, f"floating-point precision: {_choices(DTYPES)}"),

@@ -15,6 +15,7 @@ from .errors import (
     check_positive,
 )
 from .integrators import INTEGRATORS
+from .memory import check_memory
 from .timegrid import INTERPOLATIONS
 
 OPTIMIZERS = ("adam", "sgd")
@@ -63,6 +64,7 @@ class TrainConfig:
     dtype: str = "float32"
     multilevel: list[int] | None = None
     max_seconds: float | None = None
+    memory: str = "store"
 
     def __post_init__(self) -> None:
         if isinstance(self.multilevel, list | tuple) and self.multilevel:
@@ -85,6 +87,13 @@ class TrainConfig:
         check_choice("schedule", self.schedule, SCHEDULES)
         check_choice("device", self.device, DEVICES)
         check_choice("dtype", self.dtype, DTYPES)
+        integrator = INTEGRATORS[self.integrator]
+        if not integrator.supports(DYNAMICS[self.dynamics]):
+            raise ResodeError(
+                f"integrator {self.integrator!r} needs {integrator.requires} dynamics; "
+                f"{self.dynamics!r} is not: choose another integrator or dynamics"
+            )
+        check_memory(self.memory, integrator)
         for name in ("width", "epochs", "batch_size", "kernel_size"):
             check_int(name, getattr(self, name))
         check_choice("normalization", self.norm, NORMS)

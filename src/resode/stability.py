@@ -53,11 +53,23 @@ def classify(max_real: float, scale: float = 1.0, tol: float = ZERO_TOLERANCE) -
 
 @dataclass
 class TrajectorySpectra:
-    """Eigenvalues of J at (Y_l, θ(t_l)) for every step l and example: (steps, batch, width)."""
+    """Eigenvalues of J at (Y_l, θ(t_l)) for every step l and example: (steps, batch, width).
+
+    ``explicit_eigenvalues``: for dynamics with an implicit part (−LY + g(Y)), those of the
+    explicitly treated part ∂g/∂Y, on which IMEX methods (``split_spectrum``) are judged.
+    """
 
     eigenvalues: torch.Tensor
     h: float
     T: float
+    explicit_eigenvalues: torch.Tensor | None = None
+
+    def for_integrator(self, integrator) -> torch.Tensor:
+        """The spectrum ``integrator``'s region applies to: ∂g/∂Y for IMEX methods, else J."""
+        split = getattr(_as_integrator(integrator), "split_spectrum", False)
+        if split and self.explicit_eigenvalues is not None:
+            return self.explicit_eigenvalues
+        return self.eigenvalues
 
     @property
     def max_real(self) -> torch.Tensor:
@@ -84,14 +96,25 @@ class TrajectorySpectra:
 def trajectory_spectra(block: ODEBlock, y0: torch.Tensor) -> TrajectorySpectra:
     """Spectra of J along the trajectories of a batch ``y0`` (batch, width), in float64."""
     _check_states(block, y0)
-    analysed = copy.deepcopy(block).double()
+    analysed = _analysis_copy(block)
     y0 = y0.detach().to(dtype=torch.float64, device=next(analysed.parameters()).device)
     states = analysed.trajectory(y0)[:-1]  # Y_0 … Y_{N-1}
     steps = analysed.dynamics.stage_parameters(analysed.steps, analysed.stage_offsets)
     jacobians = torch.stack(
         [jacobian(analysed.dynamics, y, stage[0]) for y, stage in zip(states, steps)]
     )
-    return TrajectorySpectra(torch.linalg.eigvals(jacobians).cpu(), block.h, block.T)
+    explicit = None
+    if getattr(analysed.dynamics, "implicit", False):  # the part an IMEX step treats explicitly
+        reactions = [analysed.dynamics.reaction_jacobian(y, s[0]) for y, s in zip(states, steps)]
+        explicit = torch.linalg.eigvals(torch.stack(reactions)).cpu()
+    return TrajectorySpectra(torch.linalg.eigvals(jacobians).cpu(), block.h, block.T, explicit)
+
+
+def _analysis_copy(block: ODEBlock) -> ODEBlock:
+    """A float64 copy that keeps its graph (``store``), so double backward works through it."""
+    analysed = copy.deepcopy(block).double()
+    analysed.memory = "store"
+    return analysed
 
 
 def _as_integrator(integrator) -> Integrator:
@@ -207,11 +230,12 @@ def advice_for(spectra: TrajectorySpectra, integrator_name: str, dynamics=None) 
 
     Compares every integrator that applies to ``dynamics`` (all first-order ones if None).
     """
-    eigenvalues = spectra.eigenvalues.reshape(-1)
     candidates = [name for name, method in INTEGRATORS.items() if method.supports(dynamics)]
     if integrator_name not in candidates:
         candidates.append(integrator_name)
-    safe = {name: max_stable_step(name, eigenvalues) for name in candidates}
+    safe = {
+        name: max_stable_step(name, spectra.for_integrator(name).reshape(-1)) for name in candidates
+    }
     steps_needed = {
         name: (math.ceil(spectra.T / h) if h > 0 and math.isfinite(h) else (1 if h else None))
         for name, h in safe.items()
@@ -280,7 +304,7 @@ def sensitivity(
     check_positive("epsilon", epsilon)
     check_int("iterations", iterations)
     _check_states(block, y0)
-    analysed = copy.deepcopy(block).double().requires_grad_(False)
+    analysed = _analysis_copy(block).requires_grad_(False)
     y0 = y0.detach().to(dtype=torch.float64, device=next(analysed.parameters()).device)
     generator = torch.Generator().manual_seed(seed)
     direction = torch.randn(y0.shape, generator=generator, dtype=torch.float64).to(y0.device)
@@ -316,8 +340,7 @@ def step_map_spectra(block: ODEBlock, y0: torch.Tensor) -> torch.Tensor:
     stable step of the spectra of J. Shape (steps, batch, carry size), complex128, float64.
     """
     _check_states(block, y0)
-    analysed = copy.deepcopy(block).double()
-    analysed.memory = "store"
+    analysed = _analysis_copy(block)
     if analysed.dynamics.norm == "batch":
         raise ResodeError(
             "batch normalization couples the examples: no per-example step map to analyse"
@@ -347,8 +370,12 @@ def step_map_spectra(block: ODEBlock, y0: torch.Tensor) -> torch.Tensor:
 
 
 def discrete_stability(spectra: TrajectorySpectra, integrator) -> dict[str, list]:
-    """Per step: is every hλ inside the region, and the amplification max |R(hλ)|."""
-    factors = amplification(integrator, spectra.h * spectra.eigenvalues).max(axis=(1, 2))
+    """Per step: is every hλ inside the region, and the amplification max |R(hλ)|.
+
+    For IMEX methods λ are those of the explicit part; the implicit part only damps (≤ 1).
+    """
+    factors = amplification(integrator, spectra.h * spectra.for_integrator(integrator))
+    factors = factors.max(axis=(1, 2))
     return {
         "inside_region": [bool(a <= 1 + 1e-9) for a in factors],
         "amplification": [float(a) for a in factors],

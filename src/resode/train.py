@@ -102,6 +102,7 @@ def build_model(config: TrainConfig, info: dict, level: int | None = None) -> Re
         activation=config.activation,
         grid=config.grid,
         interp=config.interp,
+        memory=config.memory,
         gamma=config.gamma,
     )
     if info["kind"] == "vector":
