@@ -68,8 +68,8 @@ def test_exact_jacobian_matches_autograd(name, activation):
 def test_dynamics_bad_names():
     with pytest.raises(
         ResodeError,
-        match="unknown dynamics 'wave'; choose one of: antisymmetric, hamiltonian, parabolic, "
-        "second-order, standard",
+        match="unknown dynamics 'wave'; choose one of: antisymmetric, diffusion-reaction, "
+        "hamiltonian, parabolic, second-order, standard",
     ):
         make_dynamics("wave", 3, T=1.0, intervals=1)
     with pytest.raises(

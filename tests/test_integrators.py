@@ -132,7 +132,8 @@ def test_integrate_trajectory_and_t0():
     [
         (
             dict(method="rk5"),
-            "unknown integrator 'rk5'; choose one of: euler, heun, leapfrog, rk3, rk4, verlet",
+            "unknown integrator 'rk5'; choose one of: "
+            "euler, heun, imex, leapfrog, rk3, rk4, verlet",
         ),
         (dict(T=0.0), "T must be a finite number > 0"),
         (dict(steps=0), "steps must be an integer >= 1"),

@@ -126,12 +126,13 @@ def test_resnet_rejects_bad_input(x, message):
         (dict(width=0), "width must be an integer >= 1, got 0"),
         (
             dict(integrator="rk5"),
-            "unknown integrator 'rk5'; choose one of: euler, heun, leapfrog, rk3, rk4, verlet",
+            "unknown integrator 'rk5'; choose one of: "
+            "euler, heun, imex, leapfrog, rk3, rk4, verlet",
         ),
         (
             dict(dynamics="x"),
-            "unknown dynamics 'x'; choose one of: antisymmetric, hamiltonian, parabolic, "
-            "second-order, standard",
+            "unknown dynamics 'x'; choose one of: antisymmetric, diffusion-reaction, hamiltonian, "
+            "parabolic, second-order, standard",
         ),
     ],
 )

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from .dynamics import Dynamics, make_dynamics
+from .dynamics import DYNAMICS, Dynamics, make_dynamics
 from .errors import ResodeError, check_int, check_positive
-from .integrators import get_integrator
+from .integrators import INTEGRATORS, get_integrator
 from .memory import check_memory, solve
 
 
@@ -31,10 +31,12 @@ class ODEBlock(nn.Module):
         T: final time; the step size is h = T / steps.
         steps: number of integration steps N (the depth); settable after construction.
         dynamics: ``standard`` σ(KY+b), ``antisymmetric`` σ((K−Kᵀ−γI)Y+b),
-            ``parabolic`` −Kᵀσ(KY+b), ``hamiltonian`` (Y' = σ(KZ+b), Z' = −σ(KᵀY+b)) or
-            ``second-order`` (Y'' = −Kᵀσ(KY+b)); the last two start with Z = 0.
-        integrator: ``euler``, ``heun``, ``rk3``, ``rk4``, ``leapfrog`` (two-step midpoint)
-            or ``verlet`` (split dynamics only).
+            ``parabolic`` −Kᵀσ(KY+b), ``hamiltonian`` (Y' = σ(KZ+b), Z' = −σ(KᵀY+b)),
+            ``second-order`` (Y'' = −Kᵀσ(KY+b)); the last two start with Z = 0;
+            or ``diffusion-reaction`` (−LY + σ(KY+b), L = MᵀM + εI learned).
+        integrator: ``euler``, ``heun``, ``rk3``, ``rk4``, ``leapfrog`` (two-step midpoint),
+            ``verlet`` (split dynamics only) or ``imex`` ((I + hL)⁻¹(Y + h σ(KY+b)),
+            diffusion-reaction only).
         activation: ``tanh``, ``relu``, ``smooth_relu`` or ``identity``.
         grid: number M of weight intervals over [0, T] (default: ``steps``).
         interp: ``constant`` (M weight sets) or ``linear`` (M + 1 nodes).
@@ -82,9 +84,12 @@ class ODEBlock(nn.Module):
         self.dynamics: Dynamics = make_dynamics(dynamics, self.width, self.T, intervals, **options)
         self.dynamics_name = dynamics
         if not self.integrator.supports(self.dynamics):
+            need = self.integrator.requires
+            having = ", ".join(n for n, c in DYNAMICS.items() if getattr(c, need, False))
+            usable = ", ".join(n for n, m in INTEGRATORS.items() if m.supports(self.dynamics))
             raise ResodeError(
-                f"integrator {integrator!r} needs split dynamics (hamiltonian, second-order); "
-                f"{dynamics!r} is first order: use euler, heun, rk3, rk4 or leapfrog"
+                f"integrator {integrator!r} needs {need} dynamics ({having}); "
+                f"{dynamics!r} is not {need}: use {usable}"
             )
         self.memory = memory
 

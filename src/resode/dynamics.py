@@ -8,6 +8,8 @@ name               f(Y)                            Jacobian J = ∂f/∂Y
 ``parabolic``      −Kᵀ σ(K Y + b)                  −Kᵀ diag(σ') K   (negative semi-definite)
 ``hamiltonian``    Y' = σ(K Z + b), Z' = −σ(KᵀY+b)  [[0, D₁K], [−D₂Kᵀ, 0]] (imaginary λ)
 ``second-order``   Y'' = −Kᵀ σ(K Y + b)            [[0, I], [−KᵀDK, 0]]    (imaginary λ)
+``diffusion-``     −L Y + σ(K Y + b),              −L + diag(σ') K
+``reaction``       L = MᵀM + εI (learned M)        (−L: implicit in ``imex``)
 =================  ==============================  ==============================
 
 With σ' ≥ 0, the antisymmetric form has Re λ(J) ≤ 0 (for γ ≥ 0) and the parabolic form a
@@ -30,7 +32,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .activations import get_activation
-from .errors import ResodeError, check_choice, check_int, check_nonnegative
+from .diffusion import make_diffusion
+from .errors import ResodeError, check_choice, check_int, check_nonnegative, check_positive
+from .fused import activated_linear
 from .kernels import make_kernel
 from .timegrid import TimeParameter
 
@@ -124,8 +128,8 @@ class Dynamics(nn.Module):
         return state
 
     def forward(self, y: torch.Tensor, p: StageParameters) -> torch.Tensor:
-        if self.norm == "none":  # the hot path: no extra call
-            return self.activation(self.kernel.apply(y, p[0], p[1]))
+        if self.norm == "none":  # the hot path: one fused node for a dense kernel
+            return activated_linear(self.kernel, self.activation, y, p[0], p[1])
         return self.activation(self.preactivation(y, p))
 
     def jacobian(self, y: torch.Tensor, p: StageParameters) -> torch.Tensor:
@@ -284,17 +288,99 @@ class SecondOrderDynamics(SplitDynamics):
         return self._split_jacobian(eye.expand_as(stiffness), stiffness)
 
 
+class DiffusionReactionDynamics(Dynamics):
+    """f(Y) = −L Y + σ(K Y + b): diffusion L = MᵀM + εI (ε = 1e-3) plus a standard reaction.
+
+    L(t) is symmetric positive definite and learnable, M(t) on the weight grid; dense M for
+    the dense kernel, a periodic depthwise convolution for conv1d/conv2d (the reaction's K
+    keeps zero padding), see :mod:`resode.diffusion`. The split serves the ``imex``
+    integrator: :meth:`explicit_rate` g(Y) = σ(KY + b), :meth:`implicit_solve` (I + hL)⁻¹ r.
+    Explicit integrators use :meth:`forward`. J = −L + diag(σ') K; stage parameters (K, b, M).
+    M starts with λ_max(MᵀM) ≈ 1 (mild); :meth:`set_diffusion_radius` makes L stiff.
+    """
+
+    implicit = True
+    """Has a linear part −LY for an implicit solve (see :class:`~resode.integrators.ImexEuler`)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.diffusion = make_diffusion(self.kernel)
+        grid = self.weight
+        self.diffusion_weight = TimeParameter(
+            self.diffusion.weight_shape, grid.intervals, grid.T, grid.interp
+        )
+        with torch.no_grad():
+            initial = self.diffusion.initial_weight()
+            self.diffusion_weight.values.copy_(initial.expand_as(self.diffusion_weight.values))
+
+    def _parameter_grids(self) -> tuple[torch.Tensor, ...]:
+        return (self.operator_grid(), self.bias.values, self.diffusion_weight.values)
+
+    def explicit_rate(self, y: torch.Tensor, p: StageParameters) -> torch.Tensor:
+        """The reaction g(Y) = σ(N(K Y + b)), treated explicitly by ``imex``."""
+        return super().forward(y, p)
+
+    def implicit_solve(self, r: torch.Tensor, h: float, p: StageParameters) -> torch.Tensor:
+        """(I + hL)⁻¹ r, the shape of r: Cholesky (dense) or FFT (periodic convolution)."""
+        return self.diffusion.solve(r, h, p[2])
+
+    def forward(self, y: torch.Tensor, p: StageParameters) -> torch.Tensor:
+        return self.explicit_rate(y, p) - self.diffusion.apply(y, p[2])
+
+    def diffusion_matrix(self, y: torch.Tensor, p: StageParameters) -> torch.Tensor:
+        """L as an n×n matrix for states shaped like ``y`` (n = features per example)."""
+        return self.diffusion.matrix(p[2], tuple(y.shape[2:]))
+
+    def reaction_jacobian(self, y: torch.Tensor, p: StageParameters) -> torch.Tensor:
+        """diag(σ') K, the Jacobian of the explicit part, shape (batch, n, n)."""
+        if self.norm == "none":
+            return super().jacobian(y, p)
+        return self._autograd_jacobian(y, p) + self.diffusion_matrix(y, p)
+
+    def jacobian(self, y: torch.Tensor, p: StageParameters) -> torch.Tensor:
+        """J = −L + diag(σ') K, shape (batch, n, n)."""
+        if self.norm != "none":
+            return self._autograd_jacobian(y, p)
+        return super().jacobian(y, p) - self.diffusion_matrix(y, p)
+
+    def diffusion_radius(self, spatial: tuple[int, ...] = ()) -> float:
+        """max over the weight grid of λ_max(L) (on images of size ``spatial`` for conv)."""
+        if len(spatial) != self.kernel.spatial_dims:
+            expected = "()" if not self.kernel.spatial_dims else "the image size"
+            raise ResodeError(f"spatial must be {expected} for {self.kernel.describe()}")
+        with torch.no_grad():
+            return max(
+                float(self.diffusion.eigenvalues(m, spatial)[-1])
+                for m in self.diffusion_weight.values
+            )
+
+    @torch.no_grad()
+    def set_diffusion_radius(self, radius: float, spatial: tuple[int, ...] = ()) -> None:
+        """Scale M(t) so that max_t λ_max(L(t)) = ``radius`` (> ε): a stiff L for experiments."""
+        check_positive("diffusion radius", radius)
+        epsilon = self.diffusion.epsilon
+        if radius <= epsilon:
+            raise ResodeError(f"diffusion radius must exceed ε = {epsilon:g}, got {radius:g}")
+        current = self.diffusion_radius(spatial) - epsilon
+        self.diffusion_weight.values.mul_(((radius - epsilon) / current) ** 0.5)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, {self.diffusion.describe()}"
+
+
 DYNAMICS: dict[str, type[Dynamics]] = {
     "standard": StandardDynamics,
     "antisymmetric": AntisymmetricDynamics,
     "parabolic": ParabolicDynamics,
     "hamiltonian": HamiltonianDynamics,
     "second-order": SecondOrderDynamics,
+    "diffusion-reaction": DiffusionReactionDynamics,
 }
 
 
 def make_dynamics(name: str, width: int, T: float, intervals: int, **options) -> Dynamics:
-    """Build a dynamics by name (standard, antisymmetric, parabolic, hamiltonian, second-order).
+    """Build a dynamics by name (standard, antisymmetric, parabolic, hamiltonian, second-order,
+    diffusion-reaction).
 
     ``options``: ``interp``, ``activation``, ``init_std``, ``kernel`` (dense, conv1d, conv2d),
     ``kernel_size``, ``norm`` (none, batch, instance) and, for antisymmetric, ``gamma``.

@@ -14,7 +14,15 @@ from pathlib import Path
 
 from ..errors import ResodeError, check_choice
 
-EXPERIMENTS = ("landscape", "linear", "antisymmetric", "spiral", "paths", "generalization")
+EXPERIMENTS = (
+    "landscape",
+    "linear",
+    "antisymmetric",
+    "spiral",
+    "paths",
+    "generalization",
+    "stiff",
+)
 
 
 def run_experiment(name: str, out: str | Path, **options) -> dict:

@@ -1,4 +1,4 @@
-"""Time integrators: explicit Runge–Kutta tableaus, the two-step leapfrog and Störmer–Verlet.
+"""Time integrators: explicit Runge–Kutta tableaus, the two-step leapfrog, Störmer–Verlet, IMEX.
 
 All share the carry interface of :class:`~resode.integrators.base.Integrator`.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 from ..errors import check_choice
 from .base import Integrator
 from .explicit import ExplicitRungeKutta
+from .imex import ImexEuler
 from .leapfrog import TwoStepLeapfrog
 from .tableau import EULER, HEUN, RK3, RK4, ButcherTableau
 from .verlet import StormerVerlet
@@ -16,11 +17,12 @@ INTEGRATORS: dict[str, Integrator] = {
     **{tableau.name: ExplicitRungeKutta(tableau) for tableau in (EULER, HEUN, RK3, RK4)},
     "leapfrog": TwoStepLeapfrog(),
     "verlet": StormerVerlet(),
+    "imex": ImexEuler(),
 }
 
 
 def get_integrator(name: str) -> Integrator:
-    """Look up an integrator by name: euler, heun, rk3, rk4, leapfrog, verlet."""
+    """Look up an integrator by name: euler, heun, rk3, rk4, leapfrog, verlet, imex."""
     return INTEGRATORS[check_choice("integrator", name, INTEGRATORS)]
 
 
@@ -32,6 +34,7 @@ __all__ = [
     "RK4",
     "ButcherTableau",
     "ExplicitRungeKutta",
+    "ImexEuler",
     "Integrator",
     "StormerVerlet",
     "TwoStepLeapfrog",
