@@ -24,7 +24,7 @@ test: $(VENV)/.installed-dev
 	$(PY) -m pytest
 
 bench: $(VENV)/.installed
-	$(PY) benchmarks/step_time.py
+	$(PY) -m benchmarks
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info src/*.egg-info

@@ -86,18 +86,17 @@ def test_dispatch_fuses_only_dense_kernels_and_supported_activations(always_fuse
 
 
 def test_fuses_large_float32_layers_only():
-    n = 64
-    batch = fused.MIN_GEMM_SIZE // n**2
+    n = fused.MIN_ELEMENTS // fused.MIN_BATCH
     weight, bias = torch.randn(n, n, requires_grad=True), torch.zeros(n)
     expected = fused._onednn(torch.zeros(1))
     for y, fuses in [
-        (torch.randn(batch, n), expected),
-        (torch.randn(batch - 1, n), False),
-        (torch.randn(batch, n, dtype=torch.float64), False),
+        (torch.randn(fused.MIN_BATCH, n), expected),
+        (torch.randn(fused.MIN_BATCH - 1, n), False),
+        (torch.randn(fused.MIN_BATCH, n // 2), False),
+        (torch.randn(fused.MIN_BATCH, n, dtype=torch.float64), False),
     ]:
-        out = fused.activated_linear(
-            make_kernel("dense", n), get_activation("tanh"), y, weight.to(y.dtype), bias.to(y.dtype)
-        )
+        w, b = weight[: y.shape[1], : y.shape[1]].to(y.dtype), bias[: y.shape[1]].to(y.dtype)
+        out = fused.activated_linear(make_kernel("dense", n), get_activation("tanh"), y, w, b)
         assert ("DenseLayer" in type(out.grad_fn).__name__) == fuses
 
 
