@@ -1,7 +1,8 @@
 """Peak memory and time of forward+backward per memory mode of ODEBlock.
 
-``ODEBlock(..., memory="store" | "reversible" | "checkpoint")``, antisymmetric dynamics,
-``leapfrog``, width 64, batch 1024, N ∈ {64, 256, 1024}. Each (mode, N) runs in a fresh
+``ODEBlock(..., memory="store" | "reversible" | "checkpoint")``, hamiltonian dynamics with
+``verlet`` (``--dynamics antisymmetric --integrator leapfrog`` for the other reversible
+pairing), width 64, batch 1024, N ∈ {64, 256, 1024}. Each (mode, N) runs in a fresh
 subprocess (``--child``): it builds the model and the input, warms up with a 2-step block,
 takes a baseline, then runs forward+backward once. CPU: peak resident memory (VmHWM of
 /proc/self/status, reset to the current RSS just before the baseline; ``ru_maxrss`` where
@@ -169,8 +170,8 @@ def memory_table(
     width: int = 64,
     batch: int = 1024,
     device: str = "cpu",
-    dynamics: str = "antisymmetric",
-    integrator: str = "leapfrog",
+    dynamics: str = "hamiltonian",
+    integrator: str = "verlet",
     repeats: int = 2,
     threads: int | None = None,
 ) -> dict:
@@ -242,6 +243,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dynamics", default="hamiltonian")
+    parser.add_argument("--integrator", default="verlet")
     parser.add_argument("--json", help="also write the table to this JSON file")
     args = parser.parse_args()
     if args.child:
@@ -254,6 +257,8 @@ def main() -> None:
         args.batch,
         args.device,
         repeats=args.repeats,
+        dynamics=args.dynamics,
+        integrator=args.integrator,
     )
     print("\n".join(format_table(result)))
     if args.json:

@@ -28,12 +28,28 @@ def _gradients(block, y0, memory):
 
 
 @pytest.mark.parametrize("dynamics, integrator", REVERSIBLE)
-@pytest.mark.parametrize("kernel", ["dense", "conv2d"])
-def test_reversible_gradients_equal_stored_gradients(dynamics, integrator, kernel):
+@pytest.mark.parametrize(
+    "kernel, grid, interp",
+    [
+        ("dense", None, "constant"),
+        ("conv2d", None, "constant"),
+        ("dense", 5, "linear"),
+        ("dense", 4, "constant"),
+    ],
+)
+def test_reversible_gradients_equal_stored_gradients(dynamics, integrator, kernel, grid, interp):
     """Exact discrete gradients at constant memory: ≤ 1e-10 relative in float64."""
     torch.manual_seed(0)
     block = ODEBlock(
-        3, T=2.0, steps=24, dynamics=dynamics, integrator=integrator, kernel=kernel, init_std=0.6
+        3,
+        T=2.0,
+        steps=24,
+        dynamics=dynamics,
+        integrator=integrator,
+        kernel=kernel,
+        init_std=0.6,
+        grid=grid,
+        interp=interp,
     ).double()
     with torch.no_grad():
         block.dynamics.bias.values.normal_(std=0.3)

@@ -137,8 +137,8 @@ class ODEBlock(nn.Module):
             for stage_parameters in field.stage_parameters(self._steps, self.stage_offsets):
                 y = step(field, y, h, stage_parameters)
             return field.project(y)
-        flat, index = field.sampled_parameters(self._steps, self.stage_offsets)
-        state = solve(integrator, field, field.lift(y0), self.h, flat, index, self._memory)
+        plan, grids = field.parameter_plan(self._steps, self.stage_offsets)
+        state = solve(integrator, field, field.lift(y0), self.h, plan, grids, self._memory)
         return field.project(state)
 
     def states(self, y0: torch.Tensor) -> Iterator[torch.Tensor]:

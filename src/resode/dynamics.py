@@ -82,25 +82,12 @@ class Dynamics(nn.Module):
         self, steps: int, offsets: tuple[float, ...]
     ) -> list[list[StageParameters]]:
         """(K, b, …) at t_l + c_i h for every step l and stage i, computed in one pass."""
-        flat, index = self.sampled_parameters(steps, offsets)
-        return [[tuple(flat[k] for k in stage) for stage in row] for row in index]
+        plan, grids = self.parameter_plan(steps, offsets)
+        return plan.stage_parameters(grids)
 
-    def sampled_parameters(
-        self, steps: int, offsets: tuple[float, ...]
-    ) -> tuple[list[torch.Tensor], list[list[tuple[int, ...]]]]:
-        """The distinct sampled tensors and, per step and stage, the indices of its (K, b, …).
-
-        ``stage_parameters`` is ``[[tuple(flat[k] for k in stage) for stage in row] …]``;
-        the flat form lets a custom backward hand gradients to each sampled tensor.
-        """
-        plan = self.weight.plan(steps, offsets)
-        columns = [plan.sample(grid) for grid in self._parameter_grids()]
-        width = len(columns)
-        flat = [column[s] for s in range(len(columns[0])) for column in columns]
-        index = [
-            [tuple(s * width + c for c in range(width)) for s in row] for row in plan.stage_source
-        ]
-        return flat, index
+    def parameter_plan(self, steps: int, offsets: tuple[float, ...]):
+        """The stage lookup plan and the grids it samples, (K, b, …) each of shape (G, …)."""
+        return self.weight.plan(steps, offsets), self._parameter_grids()
 
     def _parameter_grids(self) -> tuple[torch.Tensor, ...]:
         return (self.operator_grid(), self.bias.values)

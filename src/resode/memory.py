@@ -9,9 +9,9 @@
   passes). The gradient is the exact gradient of the discrete network, up to the rounding
   of the reconstruction — unlike the continuous adjoint method.
 
-``solve(integrator, field, x0, h, flat, index, memory)`` runs N = len(index) steps, where
-``flat`` are the sampled weight tensors and ``index[l][i]`` picks the parameters of stage i
-of step l (see ``Dynamics.sampled_parameters``). Returns the final state.
+``solve(integrator, field, x0, h, plan, grids, memory)`` runs the N steps of a
+:class:`~resode.timegrid.StagePlan` on the weight grids (K, b, …) (see
+``Dynamics.parameter_plan``) and returns the final state.
 """
 
 from __future__ import annotations
@@ -24,10 +24,9 @@ from torch.utils.checkpoint import checkpoint
 from .errors import ResodeError, check_choice
 from .integrators import Integrator
 from .integrators.base import Carry
+from .timegrid import StagePlan
 
 MEMORY_MODES = ("store", "checkpoint", "reversible")
-
-Index = list[list[tuple[int, ...]]]
 
 
 def check_memory(memory: str, integrator: Integrator) -> str:
@@ -44,23 +43,19 @@ def check_memory(memory: str, integrator: Integrator) -> str:
     return memory
 
 
-def _stage_parameters(flat, step_index):
-    return [tuple(flat[k] for k in stage) for stage in step_index]
-
-
 def solve(
     integrator: Integrator,
     field,
     x0: torch.Tensor,
     h: float,
-    flat: list[torch.Tensor],
-    index: Index,
+    plan: StagePlan,
+    grids: tuple[torch.Tensor, ...],
     memory: str = "store",
 ) -> torch.Tensor:
     if memory == "reversible" and torch.is_grad_enabled():
-        carry = _ReversibleSolve.apply(integrator, field, h, index, x0, *flat)
+        carry = _ReversibleSolve.apply(integrator, field, h, plan, x0, *grids)
         return integrator.current(tuple(carry))
-    parameters = [_stage_parameters(flat, row) for row in index]
+    parameters = plan.stage_parameters(grids)
     carry = integrator.initial(field, x0, h, parameters[0])
     if memory == "checkpoint" and torch.is_grad_enabled():
         return integrator.current(_checkpointed(integrator, field, carry, h, parameters))
@@ -84,55 +79,71 @@ def _checkpointed(integrator, field, carry: Carry, h: float, parameters) -> Carr
 
 
 class _ReversibleSolve(torch.autograd.Function):
-    """Forward without a graph; backward rebuilds the carries from the end, step by step."""
+    """Forward without a graph; backward rebuilds the carries from the end, step by step.
+
+    The inputs are the whole weight grids; the backward samples one step's weights from
+    leaf copies of the rows it uses and adds their gradients into one buffer per grid, so
+    the gradient memory is that of the grids themselves.
+    """
 
     @staticmethod
-    def forward(ctx, integrator, field, h, index, x0, *flat):
-        parameters = [_stage_parameters(flat, row) for row in index]
+    def forward(ctx, integrator, field, h, plan, x0, *grids):
+        parameters = plan.stage_parameters(grids)
         with torch.no_grad():
             carry = integrator.initial(field, x0, h, parameters[0])
             for stage_parameters in parameters:
                 carry = integrator.advance(field, carry, h, stage_parameters)
-        ctx.integrator, ctx.field, ctx.h, ctx.index = integrator, field, h, index
+        ctx.integrator, ctx.field, ctx.h, ctx.plan = integrator, field, h, plan
         ctx.carry_size = len(carry)
-        ctx.save_for_backward(*carry, *flat)
+        ctx.save_for_backward(*carry, *grids)
         return tuple(carry)
 
     @staticmethod
     def backward(ctx, *carry_grads):
-        integrator, field, h, index = ctx.integrator, ctx.field, ctx.h, ctx.index
+        integrator, field, h, plan = ctx.integrator, ctx.field, ctx.h, ctx.plan
         saved = ctx.saved_tensors
-        carry, flat = saved[: ctx.carry_size], saved[ctx.carry_size :]
+        carry, grids = saved[: ctx.carry_size], saved[ctx.carry_size :]
         grads = tuple(torch.zeros_like(c) if g is None else g for c, g in zip(carry, carry_grads))
-        flat_grads: list[torch.Tensor | None] = [None] * len(flat)
+        grid_grads = [
+            torch.zeros_like(grid) if ctx.needs_input_grad[5 + c] else None
+            for c, grid in enumerate(grids)
+        ]
 
-        def backprop(run, inputs: Carry, row) -> tuple[torch.Tensor, ...]:
+        def step_parameters(sources, rows=None):
+            def sample(c: int, source: int):
+                return plan.sample_one(lambda k: (rows or {}).get((c, k), grids[c][k]), source)
+
+            return [tuple(sample(c, s) for c in range(len(grids))) for s in sources]
+
+        def backprop(run, inputs: Carry, sources) -> tuple[torch.Tensor, ...]:
             """Recompute one step from ``inputs`` and pull ``grads`` back through it."""
-            used = sorted({k for stage in row for k in stage if flat[k].requires_grad})
-            leaves = {k: flat[k].detach().requires_grad_() for k in used}
-            local = {k: leaves.get(k, flat[k]) for stage in row for k in stage}
-            stage_parameters = [tuple(local[k] for k in stage) for stage in row]
+            used = sorted({k for s in sources for k in plan.rows_of(s)})
+            rows = {
+                (c, k): grids[c][k].detach().requires_grad_()
+                for c in range(len(grids))
+                if grid_grads[c] is not None
+                for k in used
+            }
             with torch.enable_grad():
                 inputs = tuple(x.detach().requires_grad_() for x in inputs)
-                outputs = run(inputs, stage_parameters)
+                outputs = run(inputs, step_parameters(sources, rows))
                 result = torch.autograd.grad(
-                    outputs, (*inputs, *leaves.values()), grads, allow_unused=True
+                    outputs, (*inputs, *rows.values()), grads, allow_unused=True
                 )
-            for k, grad in zip(used, result[len(inputs) :]):
+            for (c, k), grad in zip(rows, result[len(inputs) :]):
                 if grad is not None:
-                    flat_grads[k] = grad if flat_grads[k] is None else flat_grads[k] + grad
+                    grid_grads[c][k] += grad
             return tuple(
                 torch.zeros_like(x) if g is None else g
                 for x, g in zip(inputs, result[: len(inputs)])
             )
 
-        for row in reversed(index):
-            parameters = _stage_parameters(flat, row)
+        for sources in reversed(plan.stage_source):
             with torch.no_grad():
-                carry = integrator.reverse(field, carry, h, parameters)
-            grads = backprop(lambda c, p: integrator.advance(field, c, h, p), carry, row)
-        first = _stage_parameters(flat, index[0])
+                carry = integrator.reverse(field, carry, h, step_parameters(sources))
+            grads = backprop(lambda c, p: integrator.advance(field, c, h, p), carry, sources)
+        first = plan.stage_source[0]
         with torch.no_grad():
-            x0 = integrator.undo_initial(field, carry, h, first)
-        (x0_grad,) = backprop(lambda c, p: integrator.initial(field, c[0], h, p), (x0,), index[0])
-        return (None, None, None, None, x0_grad, *flat_grads)
+            x0 = integrator.undo_initial(field, carry, h, step_parameters(first))
+        (x0_grad,) = backprop(lambda c, p: integrator.initial(field, c[0], h, p), (x0,), first)
+        return (None, None, None, None, x0_grad, *grid_grads)

@@ -53,6 +53,25 @@ class StagePlan:
             parts.extend(torch.lerp(below, above, weight).unbind(0))
         return parts
 
+    def stage_parameters(self, grids) -> list[list[tuple[torch.Tensor, ...]]]:
+        """For grids (K, b, …): per step and stage the tuple of sampled tensors."""
+        columns = [self.sample(grid) for grid in grids]
+        return [[tuple(col[s] for col in columns) for s in row] for row in self.stage_source]
+
+    def rows_of(self, source: int) -> tuple[int, ...]:
+        """The grid rows that sample ``source`` is made of."""
+        if source < self.grid_size:
+            return (source,)
+        lower = self.lower[source - self.grid_size]
+        return (lower, lower + 1)
+
+    def sample_one(self, row, source: int) -> torch.Tensor:
+        """Sample ``source`` alone, from ``row(k)`` = grid row k (for one-step recomputation)."""
+        if source < self.grid_size:
+            return row(source)
+        j = source - self.grid_size
+        return torch.lerp(row(self.lower[j]), row(self.lower[j] + 1), self.fraction[j])
+
 
 @lru_cache(maxsize=256)
 def stage_plan(steps: int, offsets: tuple[float, ...], intervals: int, interp: str) -> StagePlan:
