@@ -24,6 +24,7 @@ test: $(VENV)/.installed-dev
 	$(PY) -m pytest
 
 bench: $(VENV)/.installed
+	$(PIP) install --quiet -e '.[bench]'
 	$(PY) -m benchmarks
 
 clean:
