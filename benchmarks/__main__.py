@@ -35,8 +35,11 @@ STEP_TARGET_PEER = 0.85
 
 def summary_rows(results: dict) -> list[tuple[str, str, str, str]]:
     """(benchmark, quantity, measured, target met?) for every target."""
+    quick = bool(results.get("settings", {}).get("quick"))
 
     def verdict(ok: bool) -> str:
+        if quick:  # the targets are stated for the full sizes
+            return "n/a (--quick)"
         return "met" if ok else "MISSED"
 
     rows = []
