@@ -115,35 +115,36 @@ class _ReversibleSolve(torch.autograd.Function):
 
             return [tuple(sample(c, s) for c in range(len(grids))) for s in sources]
 
-        def backprop(run, inputs: Carry, sources) -> tuple[torch.Tensor, ...]:
-            """Recompute one step from ``inputs`` and pull ``grads`` back through it."""
+        def leaves_of(sources) -> dict:
             used = sorted({k for s in sources for k in plan.rows_of(s)})
-            rows = {
+            return {
                 (c, k): grids[c][k].detach().requires_grad_()
                 for c in range(len(grids))
                 if grid_grads[c] is not None
                 for k in used
             }
-            with torch.enable_grad():
-                inputs = tuple(x.detach().requires_grad_() for x in inputs)
-                outputs = run(inputs, step_parameters(sources, rows))
-                result = torch.autograd.grad(
-                    outputs, (*inputs, *rows.values()), grads, allow_unused=True
-                )
-            for (c, k), grad in zip(rows, result[len(inputs) :]):
+
+        def accumulate(rows: dict, row_grads) -> None:
+            for (c, k), grad in zip(rows, row_grads):
                 if grad is not None:
                     grid_grads[c][k] += grad
-            return tuple(
-                torch.zeros_like(x) if g is None else g
-                for x, g in zip(inputs, result[: len(inputs)])
-            )
 
         for sources in reversed(plan.stage_source):
-            with torch.no_grad():
-                carry = integrator.reverse(field, carry, h, step_parameters(sources))
-            grads = backprop(lambda c, p: integrator.advance(field, c, h, p), carry, sources)
+            rows = leaves_of(sources)
+            with torch.enable_grad():  # interpolated weights keep their graph to the rows
+                parameters = step_parameters(sources, rows)
+            carry, grads, row_grads = integrator.backward_step(
+                field, carry, grads, h, parameters, tuple(rows.values())
+            )
+            accumulate(rows, row_grads)
         first = plan.stage_source[0]
         with torch.no_grad():
             x0 = integrator.undo_initial(field, carry, h, step_parameters(first))
-        (x0_grad,) = backprop(lambda c, p: integrator.initial(field, c[0], h, p), (x0,), first)
+        rows = leaves_of(first)
+        with torch.enable_grad():
+            x0 = x0.detach().requires_grad_()
+            outputs = integrator.initial(field, x0, h, step_parameters(first, rows))
+            result = torch.autograd.grad(outputs, (x0, *rows.values()), grads, allow_unused=True)
+        accumulate(rows, result[1:])
+        x0_grad = torch.zeros_like(x0) if result[0] is None else result[0]
         return (None, None, None, None, x0_grad, *grid_grads)

@@ -60,6 +60,30 @@ class Integrator:
         """carry_{l+1} → carry_l (reversible integrators only)."""
         raise ResodeError(f"integrator {self.name!r} is not reversible")
 
+    def reverse_and_redo(
+        self, field, carry: Carry, h: float, parameters: Sequence[Any]
+    ) -> tuple[Carry, Carry]:
+        """carry_{l+1} → (carry_l as leaves requiring grad, carry_{l+1} recomputed from them
+        with a graph), for the reversible backward pass. Default: an exact reverse step
+        without a graph, then the step again; a method may share evaluations between both."""
+        with torch.no_grad():
+            previous = self.reverse(field, carry, h, parameters)
+        inputs = tuple(x.detach().requires_grad_() for x in previous)
+        return inputs, self.advance(field, inputs, h, parameters)
+
+    def backward_step(
+        self, field, carry: Carry, grads: Carry, h: float, parameters, leaves: Sequence
+    ) -> tuple[Carry, Carry, tuple]:
+        """One step of the reversible backward pass: from carry_{l+1} and ∂L/∂carry_{l+1}
+        to (carry_l, ∂L/∂carry_l, ∂L/∂leaves), ``parameters`` being built from ``leaves``."""
+        with torch.enable_grad():
+            inputs, outputs = self.reverse_and_redo(field, carry, h, parameters)
+            result = torch.autograd.grad(outputs, (*inputs, *leaves), grads, allow_unused=True)
+        input_grads = tuple(
+            torch.zeros_like(x) if g is None else g for x, g in zip(inputs, result[: len(inputs)])
+        )
+        return tuple(x.detach() for x in inputs), input_grads, result[len(inputs) :]
+
     def undo_initial(self, field, carry: Carry, h: float, parameters: Sequence[Any]):
         """carry_0 → Y0 (reversible integrators only)."""
         raise ResodeError(f"integrator {self.name!r} is not reversible")

@@ -41,6 +41,16 @@ class TwoStepLeapfrog(Integrator):
         y, following = carry
         return (torch.add(following, field(y, parameters[0]), alpha=-2 * h), y)
 
+    def reverse_and_redo(
+        self, field, carry: Carry, h: float, parameters: Sequence[Any]
+    ) -> tuple[Carry, Carry]:
+        """Both directions need only f(Y_l): one evaluation, with a graph, serves both."""
+        y, following = carry
+        y = y.detach().requires_grad_()
+        slope = field(y, parameters[0])
+        previous = torch.add(following, slope.detach(), alpha=-2 * h).requires_grad_()
+        return (previous, y), (y, torch.add(previous, slope, alpha=2 * h))
+
     def undo_initial(self, field, carry: Carry, h: float, parameters: Sequence[Any]):
         return carry[1]
 

@@ -56,6 +56,33 @@ class StormerVerlet(Integrator):
         y = torch.add(y, field.position_rate(z, parameters[1]), alpha=-h)
         return (y, torch.add(z, field.momentum_rate(y, parameters[0]), alpha=-h))
 
+    def backward_step(
+        self, field, carry: Carry, grads: Carry, h: float, parameters, leaves: Sequence
+    ) -> tuple[Carry, Carry, tuple]:
+        """Two evaluations, each serving both directions: the drift f_Y(Z_{l+1/2}) rebuilds
+        Y_l and is differentiated at Z_{l+1/2}; the kick f_Z(Y_l) rebuilds Z_{l−1/2} and is
+        differentiated at Y_l. Vector–Jacobian products chained by hand:
+        ∂L/∂Z_{l+1/2} = g_Z + h J_driftᵀ g_Y, ∂L/∂Y_l = g_Y + h J_kickᵀ ∂L/∂Z_{l+1/2}."""
+        y_next, z_half = carry
+        g_y, g_z = grads
+        with torch.enable_grad():
+            w = z_half.detach().requires_grad_()
+            drift = field.position_rate(w, parameters[1])
+            y = torch.add(y_next, drift.detach(), alpha=-h).requires_grad_()
+            kick = field.momentum_rate(y, parameters[0])
+            drift_grads = torch.autograd.grad(
+                drift, (w, *leaves), g_y * h, allow_unused=True, retain_graph=True
+            )
+            g_half = g_z if drift_grads[0] is None else g_z + drift_grads[0]
+            kick_grads = torch.autograd.grad(kick, (y, *leaves), g_half * h, allow_unused=True)
+        z_previous = torch.add(z_half, kick.detach(), alpha=-h)
+        g_y_previous = g_y if kick_grads[0] is None else g_y + kick_grads[0]
+        leaf_grads = tuple(
+            a if b is None else (b if a is None else a + b)
+            for a, b in zip(drift_grads[1:], kick_grads[1:])
+        )
+        return (y.detach(), z_previous), (g_y_previous, g_half), leaf_grads
+
     def undo_initial(self, field, carry: Carry, h: float, parameters: Sequence[Any]):
         y, z = carry
         return torch.cat([y, torch.add(z, field.momentum_rate(y, parameters[0]), alpha=h / 2)], 1)
