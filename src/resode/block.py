@@ -16,9 +16,24 @@ import torch
 from torch import nn
 
 from .dynamics import DYNAMICS, Dynamics, make_dynamics
-from .errors import ResodeError, check_int, check_positive
+from .errors import ResodeError, check_choice, check_int, check_positive
 from .integrators import INTEGRATORS, get_integrator
 from .memory import check_memory, solve
+
+
+def check_pairing(dynamics: str, integrator: str) -> None:
+    """One-line error where the integrator needs a capability (split, implicit) the dynamics
+    lacks; names the dynamics that have it and the integrators that fit."""
+    method, cls = get_integrator(integrator), DYNAMICS[check_choice("dynamics", dynamics, DYNAMICS)]
+    if method.supports(cls):
+        return
+    need = method.requires
+    having = ", ".join(n for n, c in DYNAMICS.items() if getattr(c, need, False))
+    usable = ", ".join(n for n, m in INTEGRATORS.items() if m.supports(cls))
+    raise ResodeError(
+        f"integrator {integrator!r} needs {need} dynamics ({having}); "
+        f"{dynamics!r} is not {need}: use {usable}"
+    )
 
 
 class ODEBlock(nn.Module):
@@ -83,14 +98,7 @@ class ODEBlock(nn.Module):
         )
         self.dynamics: Dynamics = make_dynamics(dynamics, self.width, self.T, intervals, **options)
         self.dynamics_name = dynamics
-        if not self.integrator.supports(self.dynamics):
-            need = self.integrator.requires
-            having = ", ".join(n for n, c in DYNAMICS.items() if getattr(c, need, False))
-            usable = ", ".join(n for n, m in INTEGRATORS.items() if m.supports(self.dynamics))
-            raise ResodeError(
-                f"integrator {integrator!r} needs {need} dynamics ({having}); "
-                f"{dynamics!r} is not {need}: use {usable}"
-            )
+        check_pairing(dynamics, integrator)
         self.memory = memory
 
     @property
@@ -131,14 +139,9 @@ class ODEBlock(nn.Module):
 
     def forward(self, y0: torch.Tensor) -> torch.Tensor:
         self._check_input(y0)
-        field, integrator = self.dynamics, self.integrator
-        if self._memory == "store" and hasattr(integrator, "step"):  # the hot path
-            step, h, y = integrator.step, self.h, field.lift(y0)
-            for stage_parameters in field.stage_parameters(self._steps, self.stage_offsets):
-                y = step(field, y, h, stage_parameters)
-            return field.project(y)
+        field = self.dynamics
         plan, grids = field.parameter_plan(self._steps, self.stage_offsets)
-        state = solve(integrator, field, field.lift(y0), self.h, plan, grids, self._memory)
+        state = solve(self.integrator, field, field.lift(y0), self.h, plan, grids, self._memory)
         return field.project(state)
 
     def states(self, y0: torch.Tensor) -> Iterator[torch.Tensor]:

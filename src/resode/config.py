@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 from .activations import ACTIVATIONS
+from .block import check_pairing
 from .data import DATASETS, dataset_kind, dataset_task
 from .dynamics import DYNAMICS, NORMS
 from .errors import (
@@ -87,13 +88,8 @@ class TrainConfig:
         check_choice("schedule", self.schedule, SCHEDULES)
         check_choice("device", self.device, DEVICES)
         check_choice("dtype", self.dtype, DTYPES)
-        integrator = INTEGRATORS[self.integrator]
-        if not integrator.supports(DYNAMICS[self.dynamics]):
-            raise ResodeError(
-                f"integrator {self.integrator!r} needs {integrator.requires} dynamics; "
-                f"{self.dynamics!r} is not: choose another integrator or dynamics"
-            )
-        check_memory(self.memory, integrator)
+        check_pairing(self.dynamics, self.integrator)
+        check_memory(self.memory, INTEGRATORS[self.integrator])
         for name in ("width", "epochs", "batch_size", "kernel_size"):
             check_int(name, getattr(self, name))
         check_choice("normalization", self.norm, NORMS)

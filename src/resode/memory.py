@@ -22,7 +22,7 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 from .errors import ResodeError, check_choice
-from .integrators import Integrator
+from .integrators import INTEGRATORS, Integrator
 from .integrators.base import Carry
 from .timegrid import StagePlan
 
@@ -33,8 +33,6 @@ def check_memory(memory: str, integrator: Integrator) -> str:
     """Validate a memory mode for an integrator; reversible needs a reversible integrator."""
     check_choice("memory mode", memory, MEMORY_MODES)
     if memory == "reversible" and not integrator.reversible:
-        from .integrators import INTEGRATORS
-
         names = ", ".join(name for name, method in INTEGRATORS.items() if method.reversible)
         raise ResodeError(
             f"memory='reversible' needs a reversible integrator ({names}); "
