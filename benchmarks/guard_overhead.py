@@ -12,8 +12,8 @@ import argparse
 import tempfile
 import time
 
-from resode.config import TrainConfig
-from resode.train import train
+from resode.training.config import TrainConfig
+from resode.training.loop import train
 
 
 def main() -> None:

@@ -28,8 +28,8 @@ import time
 
 import torch
 
-from resode.config import TrainConfig
-from resode.train import train
+from resode.training.config import TrainConfig
+from resode.training.loop import train
 
 ENTRIES = {
     "imex": dict(dynamics="diffusion-reaction", integrator="imex"),

@@ -28,9 +28,9 @@ import time
 
 import torch
 
-from resode.checkpoint import write_json
-from resode.config import TrainConfig
-from resode.train import train
+from resode.files import write_json
+from resode.training.config import TrainConfig
+from resode.training.loop import train
 
 TASKS: dict[str, dict] = {
     "peaks": dict(

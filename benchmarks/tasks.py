@@ -21,9 +21,9 @@ import json
 import tempfile
 import time
 
-from resode.config import TrainConfig
 from resode.data import load_dataset
-from resode.train import train
+from resode.training.config import TrainConfig
+from resode.training.loop import train
 
 BARS = dict(data="bars", widths=[16], steps=8, T=8.0, epochs=12, batch_size=32, lr=0.005)
 ENTRIES: dict[str, dict] = {

@@ -24,7 +24,7 @@ from resode import ODEBlock
 from .step_time import interleaved_medians, plain_step
 
 try:
-    from resode import fused
+    from resode.model import fused
 except ImportError:  # an older resode without the fused dense layer
     fused = None
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from resode import ODEBlock, ResodeError, make_dynamics
-from resode.dynamics import DYNAMICS
 from resode.integrators import INTEGRATORS
-from resode.kernels import ConvKernel, make_kernel
+from resode.model.dynamics import DYNAMICS
+from resode.model.kernels import ConvKernel, make_kernel
 
 SPATIAL = {1: (7,), 2: (5, 4)}
 

@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from resode import ResNet
+from resode.analysis.diagnosis import StabilityError, diagnose
 from resode.cli import main
-from resode.config import TrainConfig
-from resode.diagnosis import StabilityError, diagnose
-from resode.train import train
+from resode.training.config import TrainConfig
+from resode.training.loop import train
 
 
 def _unstable_network():

@@ -9,8 +9,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from resode import train as train_module
 from resode.cli import main
+from resode.training import loop as train_module
 
 ARGS = [
     "--data",

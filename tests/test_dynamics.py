@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from resode import ResodeError, make_dynamics
-from resode.activations import ACTIVATIONS
-from resode.dynamics import DYNAMICS
+from resode.model.activations import ACTIVATIONS
+from resode.model.dynamics import DYNAMICS
 
 
 def _stage(dynamics, l=0):

@@ -3,10 +3,11 @@
 import pytest
 import torch
 
-from resode import ODEBlock, fused
-from resode.activations import get_activation
-from resode.kernels import make_kernel
-from resode.stability import sensitivity
+from resode import ODEBlock
+from resode.analysis.stability import sensitivity
+from resode.model import fused
+from resode.model.activations import get_activation
+from resode.model.kernels import make_kernel
 
 ACTIVATIONS = fused.FUSED_ACTIVATIONS
 

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from resode import ODEBlock, ResodeError, integrate, make_dynamics
-from resode.convnet import ConvResNet
+from resode.analysis.stability import discrete_stability, max_stable_step, trajectory_spectra
 from resode.experiments import run_experiment
 from resode.integrators import get_integrator
-from resode.stability import discrete_stability, max_stable_step, trajectory_spectra
+from resode.model.convnet import ConvResNet
 
 SPATIAL = {1: [(7,), (8,)], 2: [(5, 4), (6, 6)]}
 

@@ -10,14 +10,15 @@ import torch
 from safetensors.torch import load_file
 
 from resode import ConvResNet, ResNet, TimeParameter
-from resode import train as train_module
 from resode.cli import main
-from resode.config import TrainConfig
 from resode.errors import ResodeError
-from resode.multilevel import level_factors, ode_units, prolongate
-from resode.regularizers import time_smoothness
-from resode.runs import load_run
-from resode.train import build_model, train
+from resode.training import loop as train_module
+from resode.training.config import TrainConfig
+from resode.training.factory import build_model
+from resode.training.loop import train
+from resode.training.multilevel import level_factors, ode_units, prolongate
+from resode.training.regularizers import time_smoothness
+from resode.training.runs import load_run
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -7,9 +7,9 @@ import torch
 from torch.func import functional_call
 
 from resode import ODEBlock, ResNet, ResodeError
-from resode.dynamics import DYNAMICS
 from resode.integrators import INTEGRATORS
-from resode.regularizers import regularization, time_smoothness, weight_decay
+from resode.model.dynamics import DYNAMICS
+from resode.training.regularizers import regularization, time_smoothness, weight_decay
 
 
 @pytest.mark.parametrize(

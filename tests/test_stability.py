@@ -9,9 +9,7 @@ import pytest
 import torch
 
 from resode import ODEBlock, ResodeError
-from resode.cli import main
-from resode.integrators import INTEGRATORS, get_integrator
-from resode.stability import (
+from resode.analysis.stability import (
     autograd_jacobian,
     classify,
     discrete_stability,
@@ -22,6 +20,8 @@ from resode.stability import (
     stability_report,
     trajectory_spectra,
 )
+from resode.cli import main
+from resode.integrators import INTEGRATORS, get_integrator
 
 
 @pytest.mark.parametrize(

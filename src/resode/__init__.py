@@ -1,13 +1,16 @@
 """resode: residual neural networks as discretized ordinary differential equations."""
 
-from .block import ODEBlock
-from .convnet import ConvResNet
-from .dynamics import DYNAMICS, make_dynamics
 from .errors import ResodeError, TrainingDivergedError
-from .integrate import integrate
 from .integrators import INTEGRATORS, ButcherTableau, get_integrator
-from .network import ResNet
-from .timegrid import TimeParameter
+from .integrators.vector_field import integrate
+from .model.block import ODEBlock
+from .model.convnet import ConvResNet
+from .model.dynamics import DYNAMICS, make_dynamics
+from .model.resnet import ResNet
+from .model.timegrid import TimeParameter
+from .moved import install as _install_moved_paths
+
+_install_moved_paths()
 
 __version__ = "0.1.0"
 

@@ -21,17 +21,18 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
-from .activations import ACTIVATIONS
-from .config import DEVICES, DTYPES, OPTIMIZERS, SCHEDULES, TASKS, TrainConfig
+from .analysis.diagnosis import StabilityError
 from .data import DATASETS
-from .diagnosis import StabilityError
-from .distributed import launched_world_size
-from .dynamics import DYNAMICS, NORMS
 from .errors import ResodeError, TrainingDivergedError
 from .experiments import EXPERIMENTS
+from .gradients import MEMORY_MODES
 from .integrators import INTEGRATORS
-from .memory import MEMORY_MODES
-from .timegrid import INTERPOLATIONS
+from .model.activations import ACTIVATIONS
+from .model.dynamics import DYNAMICS, NORMS
+from .model.timegrid import INTERPOLATIONS
+from .tasks import TASKS
+from .training.config import DEVICES, DTYPES, OPTIMIZERS, SCHEDULES, TrainConfig
+from .training.distributed import launched_world_size
 
 
 class UsageError(Exception):
@@ -182,8 +183,8 @@ def _default_out(data: str) -> Path:
 
 def _run_train(args: argparse.Namespace) -> int:
     from .errors import check_int, check_positive
-    from .state import read_config
-    from .train import train
+    from .training.loop import train
+    from .training.state import read_config
 
     guard = check_int("guard", args.guard, minimum=0)
     state_bound = check_positive("state bound", args.state_bound)
@@ -244,11 +245,11 @@ def _level_line(level: dict, count: int) -> str:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
-    from .runs import evaluate_run
+    from .training.runs import evaluate_run
 
     results = evaluate_run(args.run, args.steps, device=args.device)
     if args.steps and len(args.steps) > 1:
-        from .runs import write_depth_study
+        from .training.runs import write_depth_study
 
         write_depth_study(args.run, results, args.out or args.run)
     if args.json:
@@ -268,7 +269,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
 def _run_stability(args: argparse.Namespace) -> int:
     from .errors import check_int
-    from .runs import analyze_run
+    from .training.runs import analyze_run
 
     report = analyze_run(args.run, args.out, samples=check_int("samples", args.samples))
     for index, unit in enumerate(report["units"]):

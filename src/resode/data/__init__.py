@@ -15,8 +15,9 @@ import numpy as np
 import torch
 
 from ..errors import ResodeError, check_choice, check_int
+from ..tasks import TASKS
 from .bundled import DIABETES_SIZE, DIGITS_SIZE, build_diabetes, build_digits, build_mnist1d
-from .dataset import KINDS, TASKS, Dataset, Splits, cut_splits
+from .dataset import KINDS, Dataset, Splits, cut_splits
 from .images import BAR_CLASSES, SHAPE_CLASSES, check_image_size, make_bars, make_shapes
 from .synthetic import (
     make_circles,

@@ -9,7 +9,6 @@ import torch
 
 from ..errors import check_choice
 
-TASKS = ("classification", "regression", "segmentation")
 KINDS = ("vector", "signal", "image")
 
 

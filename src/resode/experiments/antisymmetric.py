@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..checkpoint import write_json
 from ..errors import check_int, check_positive
+from ..files import write_json
 from ..integrators import get_integrator
 
 METHODS = ("euler", "heun", "rk3", "rk4")

@@ -15,12 +15,12 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import torch
 
-from ..checkpoint import write_json
-from ..config import TrainConfig
+from ..analysis.stability import sensitivity, trajectory_spectra
+from ..files import write_json
 from ..plots import save_figure
-from ..runs import load_run
-from ..stability import sensitivity, trajectory_spectra
-from ..train import train
+from ..training.config import TrainConfig
+from ..training.loop import train
+from ..training.runs import load_run
 
 NETWORKS = (("standard", "euler"), ("antisymmetric", "rk4"))
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..checkpoint import write_json
 from ..errors import ResodeError, check_int, check_positive
+from ..files import write_json
 
 T_FINAL = 10.0
 TARGET_STEPS = 200

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..checkpoint import write_json
 from ..errors import ResodeError, check_positive
-from ..integrate import integrate
+from ..files import write_json
 from ..integrators import get_integrator
+from ..integrators.vector_field import integrate
 
 
 def run(

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..checkpoint import write_json
 from ..errors import ResodeError, check_int, check_positive
-from ..integrate import integrate
+from ..files import write_json
+from ..integrators.vector_field import integrate
 
 ROTATION = 0.2
 STARTS = ((1.0, 1.0), (-1.0, -1.0))

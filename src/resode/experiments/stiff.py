@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..block import ODEBlock
-from ..checkpoint import write_json
+from ..analysis.stability import max_stable_step, trajectory_spectra
 from ..errors import check_int, check_positive
-from ..stability import max_stable_step, trajectory_spectra
+from ..files import write_json
+from ..model.block import ODEBlock
 
 METHODS = ("imex", "euler", "rk4")
 SWEEP = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)

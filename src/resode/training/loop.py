@@ -35,15 +35,16 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from ..analysis.diagnosis import StabilityError, diagnose
+from ..data import Dataset, load_dataset
+from ..errors import ResodeError, RunDirectoryError, TrainingDivergedError
+from ..files import atomic_write, write_json
+from ..tasks import get_task
 from . import distributed
-from .checkpoint import atomic_write, write_json
-from .config import TrainConfig
-from .convnet import ConvResNet
-from .data import Dataset, load_dataset
-from .diagnosis import StabilityError, diagnose
-from .errors import ResodeError, RunDirectoryError, TrainingDivergedError
+from .config import DTYPES, TrainConfig
+from .evaluation import check_targets, evaluate, final_metrics
+from .factory import build_model, make_optimizer, model_info, resolve_device
 from .multilevel import prolongate
-from .network import ResNet
 from .regularizers import regularization
 from .state import (
     CHECKPOINT,
@@ -54,133 +55,6 @@ from .state import (
     save_checkpoint,
     write_config,
 )
-from .tasks import get_task
-
-DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks cuda, then mps, then cpu; an absent device is a clear error."""
-    mps = getattr(torch.backends, "mps", None)
-    mps_available = bool(mps and mps.is_available())
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        return torch.device("mps" if mps_available else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ResodeError("device 'cuda' is not available here; use --device cpu or auto")
-    if name == "mps" and not mps_available:
-        raise ResodeError("device 'mps' is not available here; use --device cpu or auto")
-    return torch.device(name)
-
-
-def model_info(dataset: Dataset) -> dict:
-    """What a network needs to know of its data (stored in config.json as ``model``)."""
-    return {
-        "kind": dataset.kind,
-        "input_shape": list(dataset.input_shape),
-        "in_features": dataset.in_features,
-        "out_features": dataset.out_features,
-        "task": dataset.task,
-    }
-
-
-def build_model(config: TrainConfig, info: dict, level: int | None = None) -> ResNet | ConvResNet:
-    """The network a config describes for data described by :func:`model_info`.
-
-    Vectors get a :class:`ResNet` of width ``config.width``; signals and images a
-    :class:`ConvResNet` with one ODE unit per entry of ``config.unit_widths()``. ``level``
-    picks the depth of a multilevel run (default: the last, the trained model's shape).
-    """
-    levels = config.levels()
-    if level is not None and not 0 <= level < len(levels):
-        raise ResodeError(f"level must lie in [0, {len(levels)}), got {level}")
-    depth = levels[-1 if level is None else level]
-    shared = dict(
-        dynamics=config.dynamics,
-        integrator=config.integrator,
-        activation=config.activation,
-        grid=config.grid,
-        interp=config.interp,
-        memory=config.memory,
-        gamma=config.gamma,
-    )
-    if info["kind"] == "vector":
-        steps = depth[0] if isinstance(depth, list) else depth
-        return ResNet(
-            info["in_features"],
-            config.width,
-            info["out_features"],
-            T=config.T,
-            steps=steps,
-            **shared,
-        )
-    model = ConvResNet(
-        info["in_features"],
-        config.unit_widths(),
-        info["out_features"],
-        spatial_dims=len(info["input_shape"]) - 1,
-        task=info["task"],
-        T=config.T,
-        steps=depth,
-        kernel_size=config.kernel_size,
-        norm=config.norm,
-        **shared,
-    )
-    model.check_input_shape(info["input_shape"])
-    return model
-
-
-def make_optimizer(config: TrainConfig, model: torch.nn.Module):
-    """Optimizer and schedule over ``config.epochs`` epochs (one level of a multilevel run)."""
-    if config.optimizer == "adam":
-        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    else:
-        optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
-    if config.schedule == "cosine":
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
-    elif config.schedule == "step":
-        step = max(1, config.epochs // 3)
-        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=step, gamma=0.1)
-    else:
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
-    return optimizer, scheduler
-
-
-@torch.no_grad()
-def evaluate(model, dataset: Dataset, split: str, batch_size: int | None = None) -> dict:
-    """Task metrics of ``model`` on one split, e.g. {"loss": …, "accuracy": …}."""
-    task = get_task(dataset.task)
-    x, y = dataset.split(split)
-    if batch_size is None:  # about 2**22 input numbers per batch
-        batch_size = max(1, min(4096, 2**22 // max(1, x[0].numel() * 64)))
-    was_training = model.training
-    model.eval()
-    outputs = torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
-    model.train(was_training)
-    return task.metrics(outputs.float(), y.float() if dataset.task == "regression" else y)
-
-
-def final_metrics(model, dataset: Dataset) -> dict:
-    """{split}_{metric} for train, val and test, e.g. ``test_accuracy``."""
-    metrics = {}
-    for split in ("train", "val", "test"):
-        metrics.update({f"{split}_{k}": v for k, v in evaluate(model, dataset, split).items()})
-    return metrics
-
-
-def check_targets(dataset: Dataset) -> None:
-    """Class labels must lie in [0, classes); regression targets must be finite."""
-    for split in ("train", "val", "test"):
-        _, y = dataset.split(split)
-        if dataset.task == "regression":
-            if not bool(torch.isfinite(y).all()):
-                raise ResodeError(f"{split} targets of {dataset.name} contain non-finite values")
-        elif len(y) and (int(y.min()) < 0 or int(y.max()) >= dataset.num_classes):
-            raise ResodeError(
-                f"{split} labels of {dataset.name} must lie in [0, {dataset.num_classes}), "
-                f"found {int(y.min())}..{int(y.max())}"
-            )
 
 
 def _diverged(value: float, epoch: int, out: Path) -> TrainingDivergedError:
@@ -375,7 +249,7 @@ def _train(config, out, resume, progress, guard, state_bound, tensorboard, conte
         metrics["levels"] = summaries
     if context.is_main:
         write_json(out / "metrics.json", metrics)
-        from .plots import plot_run
+        from ..plots import plot_run
 
         plot_run(model, dataset, out)
     return metrics

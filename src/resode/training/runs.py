@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .checkpoint import read_json, read_tensors
-from .data import Dataset, load_dataset
-from .errors import ResodeError, RunDirectoryError
-from .network import ResNet
+from ..data import Dataset, load_dataset
+from ..errors import ResodeError, RunDirectoryError
+from ..files import read_json, read_tensors
+from ..model.resnet import ResNet
+from .config import DTYPES
+from .evaluation import final_metrics
+from .factory import build_model, model_info, resolve_device
 from .state import MODEL, model_level, read_config
-from .train import DTYPES, build_model, final_metrics, model_info, resolve_device
 
 
 def load_run(run: str | Path, device: str = "cpu") -> tuple[ResNet, Dataset]:
@@ -50,8 +52,8 @@ HEADLINE = {"classification": "accuracy", "regression": "r2", "segmentation": "m
 
 def write_depth_study(run: str | Path, results: list[dict], out: str | Path) -> None:
     """``depth.json`` (metrics per number of steps) and ``depth.png`` (test metric vs depth)."""
-    from .checkpoint import write_json
-    from .plots import plot_depth
+    from ..files import write_json
+    from ..plots import plot_depth
 
     config = read_config(run)
     metric = "test_" + HEADLINE[read_json(Path(run) / "config.json")["model"]["task"]]
@@ -78,10 +80,10 @@ def analyze_run(run: str | Path, out: str | Path | None = None, samples: int = 5
     """
     import torch
 
-    from .checkpoint import write_json
-    from .diagnosis import units
-    from .plots import plot_spectrum
-    from .stability import stability_report, trajectory_spectra
+    from ..analysis.diagnosis import units
+    from ..analysis.stability import stability_report, trajectory_spectra
+    from ..files import write_json
+    from ..plots import plot_spectrum
 
     model, dataset = load_run(run)
     out = Path(run) if out is None else Path(out)

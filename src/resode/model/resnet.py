@@ -11,9 +11,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import ResodeError, check_int
 from .activations import get_activation
 from .block import ODEBlock
-from .errors import ResodeError, check_int
 
 
 class ResNet(nn.Module):

@@ -15,10 +15,10 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
+from ..errors import ResodeError, check_choice, check_int, check_positive
+from ..gradients import check_memory, solve
+from ..integrators import INTEGRATORS, get_integrator
 from .dynamics import DYNAMICS, Dynamics, make_dynamics
-from .errors import ResodeError, check_choice, check_int, check_positive
-from .integrators import INTEGRATORS, get_integrator
-from .memory import check_memory, solve
 
 
 def check_pairing(dynamics: str, integrator: str) -> None:

@@ -20,11 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ResodeError, check_choice, check_int, check_positive
+from ..tasks import TASKS
 from .activations import get_activation
 from .block import ODEBlock
-from .errors import ResodeError, check_choice, check_int, check_positive
-
-TASKS = ("classification", "regression", "segmentation")
 
 
 def _per_unit(name: str, value, units: int) -> list:

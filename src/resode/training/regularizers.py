@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .timegrid import TimeParameter
+from ..model.timegrid import TimeParameter
 
 
 def time_parameters(module: nn.Module) -> list[TimeParameter]:

@@ -31,9 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ResodeError, check_choice, check_int, check_nonnegative, check_positive
 from .activations import get_activation
 from .diffusion import make_diffusion
-from .errors import ResodeError, check_choice, check_int, check_nonnegative, check_positive
 from .fused import activated_linear
 from .kernels import make_kernel
 from .timegrid import TimeParameter

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import (
+from ..errors import ResodeError, RunDirectoryError
+from ..files import (
     optimizer_from_flat,
     optimizer_to_flat,
     read_json,
@@ -23,7 +24,6 @@ from .checkpoint import (
     write_tensors,
 )
 from .config import TrainConfig
-from .errors import ResodeError, RunDirectoryError
 
 CHECKPOINT = "checkpoint.safetensors"
 MODEL = "model.safetensors"

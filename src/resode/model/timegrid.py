@@ -22,7 +22,7 @@ from functools import lru_cache
 import torch
 from torch import nn
 
-from .errors import check_choice, check_int, check_positive
+from ..errors import check_choice, check_int, check_positive
 
 INTERPOLATIONS = ("constant", "linear")
 _SNAP = 1e-9

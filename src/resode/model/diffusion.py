@@ -27,7 +27,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .errors import ResodeError
+from ..errors import ResodeError
 
 EPSILON = 1e-3
 """Fixed shift of L = MᵀM + εI: L is positive definite, the implicit part strictly damping."""

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from .block import ODEBlock
-from .errors import ResodeError, check_int
+from ..errors import ResodeError, check_int
+from ..model.block import ODEBlock
 from .regularizers import time_parameters
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .errors import check_choice
+from ..errors import check_choice
 
 SMOOTH_RELU_ETA = 0.1
 """Half-width of the quadratic blend of the smooth ReLU."""

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import torch
 
-from .errors import ResodeError, check_int, check_positive
-from .integrators import get_integrator
+from ..errors import ResodeError, check_int, check_positive
+from . import get_integrator
 
 
 def integrate(

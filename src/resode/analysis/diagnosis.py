@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from .errors import TrainingDivergedError, check_positive
+from ..errors import TrainingDivergedError, check_positive
 from .stability import TrajectorySpectra, advice_for, jacobian
 
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .block import ODEBlock
-from .errors import ResodeError, check_int, check_positive
-from .integrators import INTEGRATORS, Integrator, get_integrator
+from ..errors import ResodeError, check_int, check_positive
+from ..integrators import INTEGRATORS, Integrator, get_integrator
+from ..model.block import ODEBlock
 
 ZERO_TOLERANCE = 1e-7
 """|Re λ| ≤ ZERO_TOLERANCE · max(1, |λ|) counts as zero (energy-bounded)."""

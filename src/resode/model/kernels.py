@@ -18,7 +18,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .errors import ResodeError, check_choice, check_int
+from ..errors import ResodeError, check_choice, check_int
 
 KERNELS = ("dense", "conv1d", "conv2d")
 

@@ -4,26 +4,28 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-from .activations import ACTIVATIONS
-from .block import check_pairing
-from .data import DATASETS, dataset_kind, dataset_task
-from .dynamics import DYNAMICS, NORMS
-from .errors import (
+import torch
+
+from ..data import DATASETS, dataset_kind, dataset_task
+from ..errors import (
     ResodeError,
     check_choice,
     check_int,
     check_nonnegative,
     check_positive,
 )
-from .integrators import INTEGRATORS
-from .memory import check_memory
-from .timegrid import INTERPOLATIONS
+from ..gradients import check_memory
+from ..integrators import INTEGRATORS
+from ..model.activations import ACTIVATIONS
+from ..model.block import check_pairing
+from ..model.dynamics import DYNAMICS, NORMS
+from ..model.timegrid import INTERPOLATIONS
+from ..tasks import TASKS
 
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "cosine", "step")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-DTYPES = ("float32", "float64", "bfloat16")
-TASKS = ("classification", "regression", "segmentation")
+DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
 
 
 @dataclass

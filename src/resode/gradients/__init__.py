@@ -21,10 +21,10 @@ import math
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from .errors import ResodeError, check_choice
-from .integrators import INTEGRATORS, Integrator
-from .integrators.base import Carry
-from .timegrid import StagePlan
+from ..errors import ResodeError, check_choice
+from ..integrators import INTEGRATORS, Integrator
+from ..integrators.base import Carry
+from ..model.timegrid import StagePlan
 
 MEMORY_MODES = ("store", "checkpoint", "reversible")
 

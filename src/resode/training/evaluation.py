@@ -1,0 +1,45 @@
+"""Task metrics of a model on the splits of a dataset, and the check of a dataset's targets."""
+
+from __future__ import annotations
+
+import torch
+
+from ..data import Dataset
+from ..errors import ResodeError
+from ..tasks import get_task
+
+
+@torch.no_grad()
+def evaluate(model, dataset: Dataset, split: str, batch_size: int | None = None) -> dict:
+    """Task metrics of ``model`` on one split, e.g. {"loss": …, "accuracy": …}."""
+    task = get_task(dataset.task)
+    x, y = dataset.split(split)
+    if batch_size is None:  # about 2**22 input numbers per batch
+        batch_size = max(1, min(4096, 2**22 // max(1, x[0].numel() * 64)))
+    was_training = model.training
+    model.eval()
+    outputs = torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+    model.train(was_training)
+    return task.metrics(outputs.float(), y.float() if dataset.task == "regression" else y)
+
+
+def final_metrics(model, dataset: Dataset) -> dict:
+    """{split}_{metric} for train, val and test, e.g. ``test_accuracy``."""
+    metrics = {}
+    for split in ("train", "val", "test"):
+        metrics.update({f"{split}_{k}": v for k, v in evaluate(model, dataset, split).items()})
+    return metrics
+
+
+def check_targets(dataset: Dataset) -> None:
+    """Class labels must lie in [0, classes); regression targets must be finite."""
+    for split in ("train", "val", "test"):
+        _, y = dataset.split(split)
+        if dataset.task == "regression":
+            if not bool(torch.isfinite(y).all()):
+                raise ResodeError(f"{split} targets of {dataset.name} contain non-finite values")
+        elif len(y) and (int(y.min()) < 0 or int(y.max()) >= dataset.num_classes):
+            raise ResodeError(
+                f"{split} labels of {dataset.name} must lie in [0, {dataset.num_classes}), "
+                f"found {int(y.min())}..{int(y.max())}"
+            )

@@ -1,0 +1,99 @@
+"""Where a run's network comes from: the device, the model a config describes, the optimizer."""
+
+from __future__ import annotations
+
+import torch
+
+from ..data import Dataset
+from ..errors import ResodeError
+from ..model.convnet import ConvResNet
+from ..model.resnet import ResNet
+from .config import TrainConfig
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks cuda, then mps, then cpu; an absent device is a clear error."""
+    mps = getattr(torch.backends, "mps", None)
+    mps_available = bool(mps and mps.is_available())
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if mps_available else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ResodeError("device 'cuda' is not available here; use --device cpu or auto")
+    if name == "mps" and not mps_available:
+        raise ResodeError("device 'mps' is not available here; use --device cpu or auto")
+    return torch.device(name)
+
+
+def model_info(dataset: Dataset) -> dict:
+    """What a network needs to know of its data (stored in config.json as ``model``)."""
+    return {
+        "kind": dataset.kind,
+        "input_shape": list(dataset.input_shape),
+        "in_features": dataset.in_features,
+        "out_features": dataset.out_features,
+        "task": dataset.task,
+    }
+
+
+def build_model(config: TrainConfig, info: dict, level: int | None = None) -> ResNet | ConvResNet:
+    """The network a config describes for data described by :func:`model_info`.
+
+    Vectors get a :class:`ResNet` of width ``config.width``; signals and images a
+    :class:`ConvResNet` with one ODE unit per entry of ``config.unit_widths()``. ``level``
+    picks the depth of a multilevel run (default: the last, the trained model's shape).
+    """
+    levels = config.levels()
+    if level is not None and not 0 <= level < len(levels):
+        raise ResodeError(f"level must lie in [0, {len(levels)}), got {level}")
+    depth = levels[-1 if level is None else level]
+    shared = dict(
+        dynamics=config.dynamics,
+        integrator=config.integrator,
+        activation=config.activation,
+        grid=config.grid,
+        interp=config.interp,
+        memory=config.memory,
+        gamma=config.gamma,
+    )
+    if info["kind"] == "vector":
+        steps = depth[0] if isinstance(depth, list) else depth
+        return ResNet(
+            info["in_features"],
+            config.width,
+            info["out_features"],
+            T=config.T,
+            steps=steps,
+            **shared,
+        )
+    model = ConvResNet(
+        info["in_features"],
+        config.unit_widths(),
+        info["out_features"],
+        spatial_dims=len(info["input_shape"]) - 1,
+        task=info["task"],
+        T=config.T,
+        steps=depth,
+        kernel_size=config.kernel_size,
+        norm=config.norm,
+        **shared,
+    )
+    model.check_input_shape(info["input_shape"])
+    return model
+
+
+def make_optimizer(config: TrainConfig, model: torch.nn.Module):
+    """Optimizer and schedule over ``config.epochs`` epochs (one level of a multilevel run)."""
+    if config.optimizer == "adam":
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    else:
+        optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+    if config.schedule == "cosine":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    elif config.schedule == "step":
+        step = max(1, config.epochs // 3)
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=step, gamma=0.1)
+    else:
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
+    return optimizer, scheduler
