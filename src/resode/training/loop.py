@@ -11,17 +11,23 @@ A run directory holds
     boundary.png           decision regions (2-D inputs, classification)
     regression.png         prediction against truth (regression)
     segmentation.png       image / truth / prediction for a few test samples (segmentation)
+    tensorboard/           the history's scalars per epoch (only with ``tensorboard=True``)
 
 Everything is written atomically; a crash at any moment leaves the last complete epoch
-resumable. Under torchrun the loop runs data-parallel (see :mod:`resode.distributed`).
+resumable. Under torchrun the loop runs data-parallel (see :mod:`resode.training.distributed`).
 
 Multilevel (``config.multilevel`` = [N_0, N_1, …]): each level trains ``epochs`` epochs at
 depth N_k with a fresh optimizer and schedule (the parameters change shape), is summarized
 (epochs, seconds, val and test metrics), and the model is prolongated to N_{k+1}
-(:func:`resode.multilevel.prolongate`; the weight grid follows the depth, M = N, unless
-``grid`` is fixed). The checkpoint records the level, so a resumed run builds the model at
-that level's shape before loading it. ``max_seconds`` ends a level after the epoch that
-exceeds its share of the time budget.
+(:func:`resode.training.multilevel.prolongate`; the weight grid follows the depth, M = N,
+unless ``grid`` is fixed). The checkpoint records the level, so a resumed run builds the
+model at that level's shape before loading it. ``max_seconds`` ends a level after the epoch
+that exceeds its share of the time budget.
+
+A run goes through the phases set-up (:func:`_set_up`: data, checkpoint to resume from,
+model, optimizer), resume or start (:func:`_resume_or_start`), one :func:`_train_level` per
+level (each a series of :func:`_epoch`) and :func:`_finish`; a :class:`Run` carries the
+state from one to the next.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import csv
 import io
 import math
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -55,6 +62,44 @@ from .state import (
     save_checkpoint,
     write_config,
 )
+
+_SHOWN = ("train_loss", "train_accuracy", "val_accuracy", "val_r2", "val_miou")
+"""The history columns the progress bar shows."""
+
+
+@dataclass
+class Run:
+    """The state of one training run, handed from phase to phase.
+
+    ``model`` is the network being trained (prolongated in place between levels);
+    ``network`` is what the forward pass calls: the model, or its DDP wrapper under torchrun.
+    ``counters`` holds epoch, step and level; ``history`` one record per epoch;
+    ``summaries`` one per finished level of a multilevel run.
+    """
+
+    config: TrainConfig
+    out: Path
+    context: distributed.Context
+    dataset: Dataset
+    task: object
+    info: dict
+    levels: list
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    generator: torch.Generator
+    progress: bool = True
+    guard: int = 0
+    state_bound: float = 1e6
+    counters: dict = field(default_factory=lambda: {"epoch": 0, "step": 0, "level": 0})
+    history: list[dict] = field(default_factory=list)
+    summaries: list[dict] = field(default_factory=list)
+    network: torch.nn.Module | None = None
+    writer: object | None = None
+
+    @property
+    def multilevel(self) -> bool:
+        return self.config.multilevel is not None
 
 
 def _diverged(value: float, epoch: int, out: Path) -> TrainingDivergedError:
@@ -104,8 +149,8 @@ def train(
     """Train the network ``config`` describes; write the run directory ``out``; return metrics.
 
     ``guard`` > 0 checks forward stability (non-finite or |Y| > ``state_bound``) every
-    ``guard`` batches and raises :class:`~resode.diagnosis.StabilityError` naming the unit and
-    step; a non-finite loss is always diagnosed the same way.
+    ``guard`` batches and raises :class:`~resode.analysis.diagnosis.StabilityError` naming the
+    unit and step; a non-finite loss is always diagnosed the same way.
     """
     config.validate()
     out = Path(out)
@@ -116,38 +161,27 @@ def train(
         distributed.teardown(context)
 
 
-def _level_done(config: TrainConfig, history: list, start: int, level: int, context) -> bool:
-    """Level ``level`` (whose first epoch is ``start``) has run its epochs or its time share.
-
-    The share of level k is (max_seconds − time of the levels before) / (levels left).
-    """
-    ran = history[start:]
-    if len(ran) >= config.epochs:
-        return True
-    if config.max_seconds is None or not ran:
-        return False
-    before = sum(r["seconds"] for r in history[:start])
-    share = (config.max_seconds - before) / (len(config.levels()) - level)
-    return context.any(sum(r["seconds"] for r in ran) >= share)
-
-
-def _level_summary(
-    model, dataset: Dataset, history: list, start: int, level: int, steps: int
-) -> dict:
-    """Level index (from 0), steps, epochs, seconds and val/test metrics at its end."""
-    ran = history[start:]
-    summary = {
-        "level": level,
-        "steps": steps,
-        "epochs": len(ran),
-        "seconds": sum(r["seconds"] for r in ran),
-    }
-    for split in ("val", "test"):
-        summary.update({f"{split}_{k}": v for k, v in evaluate(model, dataset, split).items()})
-    return summary
-
-
 def _train(config, out, resume, progress, guard, state_bound, tensorboard, context) -> dict:
+    """The phases of a run: set up, resume or start, train level by level, finish."""
+    options = {"progress": progress, "guard": guard, "state_bound": state_bound}
+    run, checkpoint = _set_up(config, out, resume, context, **options)
+    _resume_or_start(run, checkpoint, resume)
+    if tensorboard and context.is_main:
+        run.writer = _tensorboard_writer(out)
+    for level in range(run.counters["level"], len(run.levels)):
+        _train_level(run, level)
+    if run.writer is not None:
+        run.writer.close()
+    return _finish(run)
+
+
+def _set_up(config, out, resume, context, **options) -> tuple[Run, tuple | None]:
+    """Seed; load the data; build the model, optimizer, schedule and shuffling generator.
+
+    Returns the run and the checkpoint to resume from (None for a fresh start); the
+    checkpoint is read before the model is built, since it names the level whose shape the
+    model must have. ``options`` are the run's ``progress``, ``guard`` and ``state_bound``.
+    """
     device, dtype = context.device, DTYPES[config.dtype]
     torch.manual_seed(config.seed)
     dataset = load_dataset(config.data, seed=config.seed, **config.dataset_options())
@@ -156,147 +190,256 @@ def _train(config, out, resume, progress, guard, state_bound, tensorboard, conte
     task = get_task(dataset.task)
     info = model_info(dataset)
     levels = config.levels()
-    checkpoint = None
-    if resume:
-        if read_config(out) != config:
-            raise ResodeError(f"config differs from the one stored in {out}; cannot resume")
-        if context.is_main:
-            remove_partial_writes(out)
-        if (out / CHECKPOINT).exists():
-            checkpoint = read_checkpoint(out, config)
+    checkpoint = _read_resume_checkpoint(config, out, context) if resume else None
     level = checkpoint[1].get("level", 0) if checkpoint is not None else 0
     model = build_model(config, info, level).to(device, dtype)
     optimizer, scheduler = make_optimizer(config, model)
     generator = torch.Generator().manual_seed(config.seed)
+    run = Run(
+        config,
+        out,
+        context,
+        dataset,
+        task,
+        info,
+        levels,
+        model,
+        optimizer,
+        scheduler,
+        generator,
+        **options,
+    )
+    return run, checkpoint
 
-    counters, history, summaries = {"epoch": 0, "step": 0, "level": 0}, [], []
+
+def _read_resume_checkpoint(config, out: Path, context) -> tuple[dict, dict] | None:
+    """Check that ``out`` holds this config, drop partial writes, read the checkpoint if any.
+
+    None when the run was stopped before its first checkpoint.
+    """
+    if read_config(out) != config:
+        raise ResodeError(f"config differs from the one stored in {out}; cannot resume")
+    if context.is_main:
+        remove_partial_writes(out)
+    if (out / CHECKPOINT).exists():
+        return read_checkpoint(out, config)
+    return None
+
+
+def _resume_or_start(run: Run, checkpoint: tuple[dict, dict] | None, resume: bool) -> None:
+    """Restore the run from ``checkpoint``, or start a new run directory with config.json.
+
+    Restoring loads weights, optimizer, schedule and RNG states and sets counters, history
+    and level summaries; resuming a run without a checkpoint starts from epoch 0 in place.
+    """
     if checkpoint is not None:
-        counters, history, summaries = restore_checkpoint(
-            out, checkpoint, model, optimizer, scheduler, generator
+        run.counters, run.history, run.summaries = restore_checkpoint(
+            run.out, checkpoint, run.model, run.optimizer, run.scheduler, run.generator
         )
-        if len(summaries) != counters["level"]:
-            raise RunDirectoryError(f"{out / CHECKPOINT} has inconsistent level summaries")
-    elif not resume and context.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        write_config(out, config, info)
-    context.barrier()
+        if len(run.summaries) != run.counters["level"]:
+            raise RunDirectoryError(f"{run.out / CHECKPOINT} has inconsistent level summaries")
+    elif not resume and run.context.is_main:
+        run.out.mkdir(parents=True, exist_ok=True)
+        write_config(run.out, run.config, run.info)
+    run.context.barrier()
 
-    writer = _tensorboard_writer(out) if tensorboard and context.is_main else None
-    multilevel = config.multilevel is not None
-    for level in range(counters["level"], len(levels)):
-        if level > counters["level"]:  # entering a finer level: prolongate, fresh optimizer
-            factor = levels[level] // levels[level - 1]
-            prolongate(model, factor, grid=config.grid is None)
-            counters["level"] = level
-            optimizer, scheduler = make_optimizer(config, model)
-        start = sum(s["epochs"] for s in summaries)
-        network = model
-        if context.distributed:
-            network = torch.nn.parallel.DistributedDataParallel(
-                model, device_ids=[device.index] if device.type == "cuda" else None
-            )
-        desc = f"level {level + 1}/{len(levels)} N={levels[level]}" if multilevel else "train"
-        bar = tqdm(
-            total=config.epochs,
-            initial=counters["epoch"] - start,
-            desc=desc,
-            unit="epoch",
-            disable=not (progress and context.is_main),
-            dynamic_ncols=True,
-        )
-        while not _level_done(config, history, start, level, context):
-            run = (model, network, optimizer, scheduler, generator)
-            record = _epoch(config, dataset, task, run, counters, guard, state_bound, out, context)
-            if multilevel:
-                record = {"epoch": record["epoch"], "level": level, "steps": levels[level]} | {
-                    k: v for k, v in record.items() if k != "epoch"
-                }
-            history.append(record)
-            if context.is_main:
-                save_checkpoint(
-                    out,
-                    config,
-                    model,
-                    optimizer,
-                    scheduler,
-                    generator,
-                    counters,
-                    history,
-                    summaries,
-                )
-                _write_history(out, history)
-                if writer is not None:
-                    for key, value in record.items():
-                        if key != "epoch":
-                            writer.add_scalar(key, value, counters["epoch"])
-            context.barrier()
-            shown = ("train_loss", "train_accuracy", "val_accuracy", "val_r2", "val_miou")
-            bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k in shown})
-            bar.update()
-        bar.close()
-        if multilevel:
-            summaries.append(_level_summary(model, dataset, history, start, level, levels[level]))
-    if writer is not None:
-        writer.close()
 
-    metrics = final_metrics(model, dataset)
+def _train_level(run: Run, level: int) -> None:
+    """Train level ``level`` until it is done; a multilevel run then records its summary.
+
+    Entering a finer level first prolongates the model (see :func:`_enter_level`); a resumed
+    run continues its level where the checkpoint left it.
+    """
+    if level > run.counters["level"]:
+        _enter_level(run, level)
+    start = sum(s["epochs"] for s in run.summaries)  # the level's first epoch
+    run.network = _network(run)
+    bar = _progress_bar(run, level, start)
+    while not _level_done(run, start, level):
+        record = _epoch(run)
+        if run.multilevel:
+            record = {"epoch": record["epoch"], "level": level, "steps": run.levels[level]} | {
+                k: v for k, v in record.items() if k != "epoch"
+            }
+        run.history.append(record)
+        _save(run, record)
+        run.context.barrier()
+        bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k in _SHOWN})
+        bar.update()
+    bar.close()
+    if run.multilevel:
+        run.summaries.append(_level_summary(run, start, level))
+
+
+def _enter_level(run: Run, level: int) -> None:
+    """Prolongate the model to level ``level``'s depth; fresh optimizer and schedule."""
+    factor = run.levels[level] // run.levels[level - 1]
+    prolongate(run.model, factor, grid=run.config.grid is None)
+    run.counters["level"] = level
+    run.optimizer, run.scheduler = make_optimizer(run.config, run.model)
+
+
+def _network(run: Run) -> torch.nn.Module:
+    """The model, wrapped in DistributedDataParallel when the run is distributed."""
+    device = run.context.device
+    if not run.context.distributed:
+        return run.model
+    return torch.nn.parallel.DistributedDataParallel(
+        run.model, device_ids=[device.index] if device.type == "cuda" else None
+    )
+
+
+def _progress_bar(run: Run, level: int, start: int) -> tqdm:
+    """The level's progress bar over epochs (shown by rank 0 only, and only with progress)."""
+    levels = run.levels
+    desc = f"level {level + 1}/{len(levels)} N={levels[level]}" if run.multilevel else "train"
+    return tqdm(
+        total=run.config.epochs,
+        initial=run.counters["epoch"] - start,
+        desc=desc,
+        unit="epoch",
+        disable=not (run.progress and run.context.is_main),
+        dynamic_ncols=True,
+    )
+
+
+def _level_done(run: Run, start: int, level: int) -> bool:
+    """Level ``level`` (whose first epoch is ``start``) has run its epochs or its time share.
+
+    The share of level k is (max_seconds − time of the levels before) / (levels left).
+    """
+    config, history = run.config, run.history
+    ran = history[start:]
+    if len(ran) >= config.epochs:
+        return True
+    if config.max_seconds is None or not ran:
+        return False
+    before = sum(r["seconds"] for r in history[:start])
+    share = (config.max_seconds - before) / (len(run.levels) - level)
+    return run.context.any(sum(r["seconds"] for r in ran) >= share)
+
+
+def _level_summary(run: Run, start: int, level: int) -> dict:
+    """Level index (from 0), steps, epochs, seconds and val/test metrics at its end."""
+    ran = run.history[start:]
+    summary = {
+        "level": level,
+        "steps": run.levels[level],
+        "epochs": len(ran),
+        "seconds": sum(r["seconds"] for r in ran),
+    }
+    for split in ("val", "test"):
+        metrics = evaluate(run.model, run.dataset, split)
+        summary.update({f"{split}_{k}": v for k, v in metrics.items()})
+    return summary
+
+
+def _save(run: Run, record: dict) -> None:
+    """On rank 0: write the checkpoint, model.safetensors, history.csv and TensorBoard scalars."""
+    if not run.context.is_main:
+        return
+    save_checkpoint(  # looked up at call time: tests wrap it to interrupt a run
+        run.out,
+        run.config,
+        run.model,
+        run.optimizer,
+        run.scheduler,
+        run.generator,
+        run.counters,
+        run.history,
+        run.summaries,
+    )
+    _write_history(run.out, run.history)
+    if run.writer is not None:
+        for key, value in record.items():
+            if key != "epoch":
+                run.writer.add_scalar(key, value, run.counters["epoch"])
+
+
+def _finish(run: Run) -> dict:
+    """The run's metrics: final per split, history, seconds, time limit, level summaries.
+
+    Rank 0 also writes metrics.json and the plots.
+    """
+    config, history = run.config, run.history
+    metrics = final_metrics(run.model, run.dataset)
     metrics["history"] = history
     metrics["seconds"] = sum(r["seconds"] for r in history)
     if config.max_seconds is not None:
         metrics["epochs"] = len(history)
-        metrics["time_limited"] = len(history) < config.epochs * len(levels)
-    if multilevel:
-        metrics["levels"] = summaries
-    if context.is_main:
-        write_json(out / "metrics.json", metrics)
+        metrics["time_limited"] = len(history) < config.epochs * len(run.levels)
+    if run.multilevel:
+        metrics["levels"] = run.summaries
+    if run.context.is_main:
+        write_json(run.out / "metrics.json", metrics)
         from ..plots import plot_run
 
-        plot_run(model, dataset, out)
+        plot_run(run.model, run.dataset, run.out)
     return metrics
 
 
-def _epoch(config, dataset, task, run, counters, guard, state_bound, out, context) -> dict:
+def _epoch(run: Run) -> dict:
     """One pass over the training data; returns the epoch's history record."""
-    model, network, optimizer, scheduler, generator = run
-    device = context.device
-    epoch = counters["epoch"]
-    x_train, y_train = dataset.split("train")
+    epoch = run.counters["epoch"] + 1  # the number of this epoch, counted from 1
+    x_train, y_train = run.dataset.split("train")
     count = len(x_train)
     started = time.perf_counter()
-    model.train()
-    order = torch.randperm(count, generator=generator).to(device)
+    run.model.train()
+    loss_sum, correct = _batches(run, x_train, y_train, epoch)
+    run.scheduler.step()
+    run.counters["epoch"] = epoch
+    record = {"epoch": epoch, "train_loss": float(run.context.sum(loss_sum)) / count}
+    if run.task.name == "classification":
+        record["train_accuracy"] = float(run.context.sum(correct)) / count
+    record.update({f"val_{k}": v for k, v in evaluate(run.model, run.dataset, "val").items()})
+    record["lr"] = run.optimizer.param_groups[0]["lr"]
+    record["seconds"] = time.perf_counter() - started
+    return record
+
+
+def _batches(run: Run, x_train, y_train, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every minibatch of epoch ``epoch`` in a fresh shuffled order, each one optimizer step.
+
+    Returns the sum of the batch losses weighted by batch size (this rank's part) and the
+    number of correctly classified examples (zero unless classification).
+    """
+    config, context, device = run.config, run.context, run.context.device
+    count = len(x_train)
+    order = torch.randperm(count, generator=run.generator).to(device)
     loss_sum = torch.zeros((), device=device, dtype=torch.float64)
     correct = torch.zeros((), device=device, dtype=torch.float64)
     for batch, begin in enumerate(range(0, count, config.batch_size)):
         index = order[begin : begin + config.batch_size]
         local = context.shard(index)
         x, y = x_train[local], y_train[local]
-        if guard and batch % guard == 0:
-            _diagnose(model, x, state_bound, epoch + 1)
-        output = network(x)
+        if run.guard and batch % run.guard == 0:
+            _diagnose(run.model, x, run.state_bound, epoch)
         # each rank's mean is weighted so the average over ranks is the global mean
         share = len(local) * context.world_size / len(index)
-        loss = task.loss(output, y) * share if len(local) else output.sum() * 0
-        penalty = regularization(model, config.smoothness, config.weight_decay)
-        objective = loss if penalty is None else loss + penalty
-        value = float(objective.detach())
-        if context.any(not math.isfinite(value)):
-            if len(local):
-                _diagnose(model, x, state_bound, epoch + 1)
-            raise _diverged(value, epoch + 1, out)
-        optimizer.zero_grad(set_to_none=True)
-        objective.backward()
-        optimizer.step()
-        counters["step"] += 1
+        loss, output = _step(run, x, y, share, epoch)
         loss_sum += loss.detach().double() * len(index) / context.world_size
-        if task.name == "classification":
+        if run.task.name == "classification":
             correct += (output.detach().argmax(dim=1) == y).sum()
-    scheduler.step()
-    counters["epoch"] = epoch + 1
-    record = {"epoch": epoch + 1, "train_loss": float(context.sum(loss_sum)) / count}
-    if task.name == "classification":
-        record["train_accuracy"] = float(context.sum(correct)) / count
-    record.update({f"val_{k}": v for k, v in evaluate(model, dataset, "val").items()})
-    record["lr"] = optimizer.param_groups[0]["lr"]
-    record["seconds"] = time.perf_counter() - started
-    return record
+    return loss_sum, correct
+
+
+def _step(run: Run, x, y, share: float, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step on this rank's part (``x``, ``y``) of a minibatch.
+
+    Returns (weighted loss, network output). A non-finite objective on any rank is diagnosed
+    and raises :class:`~resode.errors.TrainingDivergedError` before the step is taken.
+    """
+    output = run.network(x)
+    loss = run.task.loss(output, y) * share if len(x) else output.sum() * 0
+    penalty = regularization(run.model, run.config.smoothness, run.config.weight_decay)
+    objective = loss if penalty is None else loss + penalty
+    value = float(objective.detach())
+    if run.context.any(not math.isfinite(value)):
+        if len(x):
+            _diagnose(run.model, x, run.state_bound, epoch)
+        raise _diverged(value, epoch, run.out)
+    run.optimizer.zero_grad(set_to_none=True)
+    objective.backward()
+    run.optimizer.step()
+    run.counters["step"] += 1
+    return loss, output
