@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from resode import ODEBlock, ResodeError, make_dynamics
-from resode.integrators import INTEGRATORS
+from resode.integrators import INTEGRATORS, SplitField
 from resode.model.dynamics import DYNAMICS
 from resode.model.kernels import ConvKernel, make_kernel
 
@@ -51,7 +51,8 @@ def test_conv_jacobian_matches_autograd(name):
     with torch.no_grad():
         dynamics.bias.values.normal_()
     p = dynamics.stage_parameters(1, (0.0,))[0][0]
-    channels = 4 if dynamics.split else 2  # split dynamics: [Y, Z] along the channels
+    split = isinstance(dynamics, SplitField)
+    channels = 4 if split else 2  # split dynamics: [Y, Z] along the channels
     y = torch.randn(3, channels, 4, 3, dtype=torch.float64)
     exact = dynamics.jacobian(y, p)
     n = channels * 12

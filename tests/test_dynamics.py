@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from resode import ResodeError, make_dynamics
+from resode.integrators import SplitField
 from resode.model.activations import ACTIVATIONS
 from resode.model.dynamics import DYNAMICS
 
@@ -57,7 +58,8 @@ def test_exact_jacobian_matches_autograd(name, activation):
     with torch.no_grad():
         dynamics.bias.values.normal_()
     p = _stage(dynamics, 1)
-    y = torch.randn(7, 10 if dynamics.split else 5, dtype=torch.float64)  # split: [Y, Z]
+    split = isinstance(dynamics, SplitField)
+    y = torch.randn(7, 10 if split else 5, dtype=torch.float64)  # split: [Y, Z]
     exact = dynamics.jacobian(y, p)
     numeric = torch.stack(
         [torch.autograd.functional.jacobian(lambda v: dynamics(v[None], p)[0], row) for row in y]

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from resode import ODEBlock
-from resode.analysis.stability import sensitivity
+from resode.analysis import sensitivity
 from resode.model import fused
 from resode.model.activations import get_activation
 from resode.model.kernels import make_kernel

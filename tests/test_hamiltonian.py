@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from resode import ODEBlock, ResNet, ResodeError, get_integrator, integrate
-from resode.analysis.stability import max_stable_step, step_map_spectra, trajectory_spectra
+from resode.analysis import max_stable_step, step_map_spectra, trajectory_spectra
 
 REVERSIBLE = [
     ("hamiltonian", "verlet"),

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from resode import ODEBlock, ResodeError, integrate, make_dynamics
-from resode.analysis.stability import discrete_stability, max_stable_step, trajectory_spectra
+from resode.analysis import discrete_stability, max_stable_step, trajectory_spectra
 from resode.experiments import run_experiment
 from resode.integrators import get_integrator
 from resode.model.convnet import ConvResNet
@@ -20,7 +20,13 @@ def _linear_block(width: int, T: float, steps: int, integrator: str, seed: int =
     """Y' = −L Y + A Y: identity activation, no bias, one weight set; A = −½I + antisymmetric."""
     g = torch.Generator().manual_seed(seed)
     block = ODEBlock(
-        width, T, steps, "diffusion-reaction", integrator, activation="identity", grid=1
+        width,
+        T=T,
+        steps=steps,
+        dynamics="diffusion-reaction",
+        integrator=integrator,
+        activation="identity",
+        grid=1,
     ).double()
     W = torch.randn(width, width, generator=g, dtype=torch.float64)
     A = 0.5 * (W - W.T) - 0.5 * torch.eye(width, dtype=torch.float64)

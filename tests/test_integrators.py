@@ -9,7 +9,7 @@ import torch
 from resode import ButcherTableau, ODEBlock, ResodeError, get_integrator, integrate
 from resode.integrators import INTEGRATORS
 
-FIRST_ORDER = sorted(name for name, method in INTEGRATORS.items() if method.requires is None)
+FIRST_ORDER = sorted(name for name, method in INTEGRATORS.items() if method.needs is None)
 
 CLOSED_FORMS = {
     "euler": lambda z: 1 + z,

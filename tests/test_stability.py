@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from resode import ODEBlock, ResodeError
-from resode.analysis.stability import (
+from resode.analysis import (
     autograd_jacobian,
     classify,
     discrete_stability,

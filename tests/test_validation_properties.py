@@ -176,7 +176,7 @@ def test_integrate_on_random_initial_values(y0, method):
     ),
 )
 def test_max_stable_step_on_random_arguments(integrator, eigenvalues):
-    from resode.analysis.stability import max_stable_step
+    from resode.analysis import max_stable_step
 
     try:
         h = max_stable_step(integrator, eigenvalues)
@@ -189,7 +189,7 @@ def test_max_stable_step_on_random_arguments(integrator, eigenvalues):
 @SETTINGS
 @given(y0=st.one_of(TENSORS, ANY_VALUE))
 def test_stability_analysis_on_random_states(y0):
-    from resode.analysis.stability import sensitivity, trajectory_spectra
+    from resode.analysis import sensitivity, trajectory_spectra
 
     block = ODEBlock(3, steps=2)
     for analysis in (trajectory_spectra, sensitivity):

@@ -1,12 +1,12 @@
 """resode: residual neural networks as discretized ordinary differential equations."""
 
 from .errors import ResodeError, TrainingDivergedError
-from .integrators import INTEGRATORS, ButcherTableau, get_integrator
-from .integrators.vector_field import integrate
+from .integrators import INTEGRATORS, ButcherTableau, get_integrator, integrate
 from .model.block import ODEBlock
 from .model.convnet import ConvResNet
-from .model.dynamics import DYNAMICS, make_dynamics
+from .model.dynamics import DYNAMICS
 from .model.resnet import ResNet
+from .model.spec import BlockSpec, make_dynamics
 from .model.timegrid import TimeParameter
 from .moved import install as _install_moved_paths
 
@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DYNAMICS",
     "INTEGRATORS",
+    "BlockSpec",
     "ButcherTableau",
     "ConvResNet",
     "ODEBlock",

@@ -22,16 +22,9 @@ from dataclasses import fields
 from pathlib import Path
 
 from .analysis.diagnosis import StabilityError
-from .data import DATASETS
 from .errors import ResodeError, TrainingDivergedError
 from .experiments import EXPERIMENTS
-from .gradients import MEMORY_MODES
-from .integrators import INTEGRATORS
-from .model.activations import ACTIVATIONS
-from .model.dynamics import DYNAMICS, NORMS
-from .model.timegrid import INTERPOLATIONS
-from .tasks import TASKS
-from .training.config import DEVICES, DTYPES, OPTIMIZERS, SCHEDULES, TrainConfig
+from .training.config import DEVICES, TrainConfig
 from .training.distributed import launched_world_size
 
 
@@ -65,49 +58,34 @@ def _int_or_list(text: str) -> int | list[int]:
     return values[0] if len(values) == 1 and "," not in text else values
 
 
+ARGUMENT_TYPES = {
+    "str": str,
+    "str | None": str,
+    "int": int,
+    "int | None": int,
+    "float": float,
+    "float | None": float,
+    "list[int] | None": _int_list,
+    "int | list[int]": _int_or_list,
+}
+"""argparse type of a config field, by its annotation."""
+
+
 def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per :class:`TrainConfig` field, its help and choices from the field."""
     defaults = TrainConfig()
-    described = {
-        "data": (str, f"dataset: {_choices(DATASETS)}"),
-        "dynamics": (str, f"right-hand side: {_choices(DYNAMICS)}"),
-        "integrator": (str, f"time integrator: {_choices(INTEGRATORS)}"),
-        "activation": (str, f"activation σ: {_choices(ACTIVATIONS)}"),
-        "task": (str, f"learning task, must fit the dataset: {_choices(TASKS)}"),
-        "width": (int, "number of features n of the ODE state (vector data)"),
-        "widths": (_int_list, "channels of each ODE unit, e.g. 16,32,64 (signals, images)"),
-        "T": (float, "final time of each unit; step size h = T/steps"),
-        "steps": (_int_or_list, "integration steps N (depth), one value or one per unit"),
-        "grid": (int, "number of weight intervals M over [0, T] (default: steps)"),
-        "interp": (str, f"weights in time: {_choices(INTERPOLATIONS)}"),
-        "gamma": (float, "damping γ of antisymmetric dynamics (K − Kᵀ − γI)"),
-        "epochs": (int, "number of passes over the training data"),
-        "batch_size": (int, "minibatch size"),
-        "lr": (float, "learning rate"),
-        "optimizer": (str, f"optimizer: {_choices(OPTIMIZERS)}"),
-        "momentum": (float, "momentum of SGD"),
-        "schedule": (str, f"learning-rate schedule: {_choices(SCHEDULES)}"),
-        "smoothness": (float, "weight of the time-smoothness penalty ∫‖θ'(t)‖² dt"),
-        "weight_decay": (float, "weight of the weight-decay penalty ∫‖θ(t)‖² dt"),
-        "seed": (int, "random seed (data, initialization, shuffling)"),
-        "kernel_size": (int, "odd side of the convolution kernels"),
-        "norm": (str, f"normalization inside the dynamics: {_choices(NORMS)}"),
-        "memory": (str, f"what backpropagation keeps: {_choices(MEMORY_MODES)}"),
-        "image_size": (int, "image side of the generated shapes and bars datasets"),
-        "device": (str, f"device: {_choices(DEVICES)}"),
-        "dtype": (str, f"floating-point precision: {_choices(DTYPES)}"),
-        "multilevel": (
-            _int_list,
-            "train at depths N_0,N_1,… (e.g. 4,8,16,32), each a multiple of the one before, "
-            "epochs per level, prolongating the weights between levels",
-        ),
-        "max_seconds": (float, "training-time budget in seconds, split evenly over the levels"),
-    }
     for field in fields(TrainConfig):
-        kind, text = described[field.name]
+        help_text, choices = field.metadata["help"], field.metadata.get("choices")
+        if choices is not None:
+            help_text += f": {_choices(choices)}"
         flag = "--" + field.name.replace("_", "-")
         default = getattr(defaults, field.name)
         parser.add_argument(
-            flag, dest=field.name, type=kind, default=None, help=f"{text} (default: {default})"
+            flag,
+            dest=field.name,
+            type=ARGUMENT_TYPES[str(field.type)],
+            default=None,
+            help=f"{help_text} (default: {default})",
         )
 
 

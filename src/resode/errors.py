@@ -6,7 +6,11 @@ Every message is one line that says what was wrong and what is allowed.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import field, fields
+from typing import Any
+
+import torch
 
 
 class ResodeError(ValueError):
@@ -40,21 +44,98 @@ def check_int(name: str, value: object, minimum: int = 1) -> int:
 
 def check_positive(name: str, value: object) -> float:
     """Return ``value`` as a float if it is finite and > 0."""
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ResodeError(f"{name} must be a positive number, got {value!r}") from None
-    if not (math.isfinite(number) and number > 0):
-        raise ResodeError(f"{name} must be a finite number > 0, got {value!r}")
-    return number
+    return _finite_number(name, value, "> 0", lambda number: number > 0)
 
 
 def check_nonnegative(name: str, value: object) -> float:
     """Return ``value`` as a float if it is finite and >= 0."""
+    return _finite_number(name, value, ">= 0", lambda number: number >= 0)
+
+
+def _finite_number(name: str, value: object, bound: str, inside: Callable[[float], bool]):
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise ResodeError(f"{name} must be a number >= 0, got {value!r}") from None
-    if not (math.isfinite(number) and number >= 0):
-        raise ResodeError(f"{name} must be a finite number >= 0, got {value!r}")
+        kind = "a positive number" if bound == "> 0" else f"a number {bound}"
+        raise ResodeError(f"{name} must be {kind}, got {value!r}") from None
+    if not (math.isfinite(number) and inside(number)):
+        raise ResodeError(f"{name} must be a finite number {bound}, got {value!r}")
     return number
+
+
+def check_odd(name: str, value: object) -> int:
+    """Return ``value`` if it is an odd integer >= 1 (a kernel side)."""
+    check_int(name, value)
+    if value % 2 == 0:  # type: ignore[operator]
+        raise ResodeError(f"{name} must be odd (3, 5, …), got {value}")
+    return value  # type: ignore[return-value]
+
+
+def check_tensor(
+    value: object,
+    name: str = "input",
+    *,
+    shape: Callable[[tuple[int, ...]], str | None] | None = None,
+    like: torch.Tensor | None = None,
+    complex_ok: bool = False,
+) -> torch.Tensor:
+    """The one check of a tensor handed to resode: a ``torch.Tensor``; of a shape ``shape``
+    accepts (it returns the error message, or None); floating point (or complex with
+    ``complex_ok``); of the dtype and device of ``like``; finite. Returns ``value``."""
+    if not isinstance(value, torch.Tensor):
+        raise ResodeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    problem = shape(tuple(value.shape)) if shape is not None else None
+    if problem:
+        raise ResodeError(problem)
+    if not (value.is_floating_point() or (complex_ok and value.is_complex())):
+        kind = "floating-point or complex" if complex_ok else "floating-point"
+        raise ResodeError(f"{name} must be a {kind} tensor, got {value.dtype}")
+    if like is not None and (value.dtype != like.dtype or value.device != like.device):
+        raise ResodeError(
+            f"{name} is {value.dtype} on {value.device}; the network is {like.dtype} on "
+            f"{like.device}: convert one with .to()"
+        )
+    if not bool(torch.isfinite(value).all()):
+        raise ResodeError(f"{name} contains non-finite values (nan or inf)")
+    return value
+
+
+def setting(
+    default: Any,
+    help: str,
+    *,
+    choices: Iterable[str] | None = None,
+    check: Callable[[str, Any], Any] | None = None,
+    label: str | None = None,
+    applies_to: tuple[str, ...] | None = None,
+):
+    """A field of a settings dataclass, declared once with everything said about it: its
+    default, its help (the CLI's), the names it may take (``choices``) or a validator
+    ``check(name, value)``, the ``label`` used in messages and, for an option of some
+    dynamics only, the dynamics it ``applies_to``. ``None`` is allowed where it is the
+    default. :func:`check_settings` applies the checks."""
+    metadata = {
+        "help": help,
+        "choices": choices,
+        "check": check,
+        "label": label,
+        "applies_to": applies_to,
+    }
+    return field(default=default, metadata=metadata)
+
+
+def check_settings(settings: Any, names: Iterable[str] | None = None) -> None:
+    """Validate the fields (all, or those in ``names``) of a dataclass built with
+    :func:`setting`; raise :class:`ResodeError` naming the first bad one."""
+    chosen = None if names is None else set(names)
+    for item in fields(settings):
+        if chosen is not None and item.name not in chosen:
+            continue
+        value, meta = getattr(settings, item.name), item.metadata
+        if value is None and item.default is None:
+            continue
+        label = meta.get("label") or item.name
+        if meta.get("choices") is not None:
+            check_choice(label, value, meta["choices"])
+        elif meta.get("check") is not None:
+            meta["check"](label, value)

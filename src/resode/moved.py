@@ -13,6 +13,7 @@ import sys
 
 MOVED = {
     "resode.stability": "resode.analysis",
+    "resode.analysis.stability": "resode.analysis",
     "resode.diagnosis": "resode.analysis.diagnosis",
     "resode.config": "resode.training.config",
     "resode.train": "resode.training.loop",

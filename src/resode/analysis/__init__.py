@@ -1,3 +1,40 @@
-"""Stability analysis of trained blocks: spectra, stability regions, sensitivity, diagnosis."""
+"""Stability analysis of trained blocks (also importable as ``resode.stability``).
 
-from .stability import *  # noqa: F403
+- :mod:`~resode.analysis.spectra`: J = ∂f/∂Y and the step map along data trajectories;
+- :mod:`~resode.analysis.regions`: those spectra against the integrators' stability regions,
+  largest stable steps and advice;
+- :mod:`~resode.analysis.sensitivity`: ‖∂Y_N/∂Y_0‖₂ by power iteration (any size);
+- :mod:`~resode.analysis.report`: the report of ``resode stability``;
+- :mod:`~resode.analysis.diagnosis`: where and why a forward pass blows up.
+"""
+
+from .regions import advice_for, amplification, discrete_stability, is_stable, max_stable_step
+from .report import stability_report
+from .sensitivity import Sensitivity, sensitivity
+from .spectra import (
+    ZERO_TOLERANCE,
+    TrajectorySpectra,
+    autograd_jacobian,
+    classify,
+    jacobian,
+    step_map_spectra,
+    trajectory_spectra,
+)
+
+__all__ = [
+    "ZERO_TOLERANCE",
+    "Sensitivity",
+    "TrajectorySpectra",
+    "advice_for",
+    "amplification",
+    "autograd_jacobian",
+    "classify",
+    "discrete_stability",
+    "is_stable",
+    "jacobian",
+    "max_stable_step",
+    "sensitivity",
+    "stability_report",
+    "step_map_spectra",
+    "trajectory_spectra",
+]

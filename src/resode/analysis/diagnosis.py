@@ -14,7 +14,9 @@ import math
 import torch
 
 from ..errors import TrainingDivergedError, check_positive
-from .stability import TrajectorySpectra, advice_for, jacobian
+from ..model.convnet import ConvResNet
+from .regions import advice_for
+from .spectra import TrajectorySpectra, jacobian
 
 
 class StabilityError(TrainingDivergedError):
@@ -33,8 +35,7 @@ class StabilityError(TrainingDivergedError):
 
 def units(model) -> list:
     """The ODE blocks of a network, in the order the data passes them."""
-    found = getattr(model, "units", None)
-    return list(found) if found is not None else [model.block]
+    return list(model.units) if isinstance(model, ConvResNet) else [model.block]
 
 
 @torch.no_grad()
@@ -56,9 +57,8 @@ def diagnose(model, x: torch.Tensor, bound: float = 1e6) -> None:
                 raise _explain(block, unit_index, step, state, following, bound)
             state = following
         y = block.dynamics.project(state)
-        connector = getattr(model, "connectors", None)
-        if connector is not None and unit_index < len(connector):
-            y = connector[unit_index](y)
+        if isinstance(model, ConvResNet) and unit_index < len(model.connectors):
+            y = model.connectors[unit_index](y)
 
 
 def _healthy(y: torch.Tensor, bound: float) -> bool:

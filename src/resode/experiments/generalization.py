@@ -15,7 +15,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import torch
 
-from ..analysis.stability import sensitivity, trajectory_spectra
+from ..analysis import sensitivity, trajectory_spectra
 from ..files import write_json
 from ..plots import save_figure
 from ..training.config import TrainConfig

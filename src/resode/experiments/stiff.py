@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..analysis.stability import max_stable_step, trajectory_spectra
+from ..analysis import max_stable_step, trajectory_spectra
 from ..errors import check_int, check_positive
 from ..files import write_json
 from ..model.block import ODEBlock
@@ -37,7 +37,9 @@ def _blocks(channels: int, T: float, steps: int, seed: int) -> dict[str, ODEBloc
     """One block per method with identical weights (float64, one weight set over [0, T])."""
     torch.manual_seed(seed)
     options = dict(dynamics="diffusion-reaction", kernel="conv1d", grid=1)
-    blocks = {m: ODEBlock(channels, T, steps, integrator=m, **options).double() for m in METHODS}
+    blocks = {
+        m: ODEBlock(channels, T=T, steps=steps, integrator=m, **options).double() for m in METHODS
+    }
     dynamics = blocks["imex"].dynamics
     with torch.no_grad():  # K = −I + noise: a mildly damped reaction, explicit limit h ≈ 2
         dynamics.weight.values.normal_(0.0, REACTION_NOISE)

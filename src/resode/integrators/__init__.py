@@ -1,30 +1,19 @@
 """Time integrators: explicit Runge–Kutta tableaus, the two-step leapfrog, Störmer–Verlet, IMEX.
 
-All share the carry interface of :class:`~resode.integrators.base.Integrator`.
+All share the carry interface and the one step loop of
+:class:`~resode.integrators.base.Integrator`; ``integrate`` applies them to any f(t, y).
 """
 
 from __future__ import annotations
 
-from ..errors import check_choice
-from .base import Integrator
+from .base import ImplicitField, Integrator, ReversibleIntegrator, SplitField
 from .explicit import ExplicitRungeKutta
 from .imex import ImexEuler
 from .leapfrog import TwoStepLeapfrog
+from .registry import INTEGRATORS, get_integrator
 from .tableau import EULER, HEUN, RK3, RK4, ButcherTableau
+from .vector_field import integrate
 from .verlet import StormerVerlet
-
-INTEGRATORS: dict[str, Integrator] = {
-    **{tableau.name: ExplicitRungeKutta(tableau) for tableau in (EULER, HEUN, RK3, RK4)},
-    "leapfrog": TwoStepLeapfrog(),
-    "verlet": StormerVerlet(),
-    "imex": ImexEuler(),
-}
-
-
-def get_integrator(name: str) -> Integrator:
-    """Look up an integrator by name: euler, heun, rk3, rk4, leapfrog, verlet, imex."""
-    return INTEGRATORS[check_choice("integrator", name, INTEGRATORS)]
-
 
 __all__ = [
     "EULER",
@@ -35,8 +24,12 @@ __all__ = [
     "ButcherTableau",
     "ExplicitRungeKutta",
     "ImexEuler",
+    "ImplicitField",
     "Integrator",
+    "ReversibleIntegrator",
+    "SplitField",
     "StormerVerlet",
     "TwoStepLeapfrog",
     "get_integrator",
+    "integrate",
 ]

@@ -1,26 +1,30 @@
-"""What every integrator offers: a step on a *carry* of tensors, its order and its stability.
+"""What every integrator is: a step on a *carry* of tensors, the one step loop, its order and
+its stability; and the capabilities some integrators need from a vector field.
 
 One-step methods carry the state alone, ``(Y_l,)``. Multistep and staggered methods carry
 more: the two-step leapfrog carries ``(Y_{l−1}, Y_l)``, Störmer–Verlet ``(Y_l, Z_{l−1/2})``.
-A block integrates N steps as
+Integrating N steps is
 
     carry = initial(field, Y0, h, p_0)                  (the start procedure)
-    carry = advance(field, carry, h, p_l),  l = 0 … N−1
+    carry = advance(field, carry, h, p_l),  l = 0 … N−1  (:meth:`Integrator.iterate`)
     Y_N   = current(carry)
 
-where ``p_l[i]`` holds the weights θ(t_l + c_i h) for stage offset c_i. A *reversible*
-integrator also provides ``reverse`` (carry_{l+1} → carry_l) and ``undo_initial`` (carry_0 →
-Y0), which lets a block rebuild the states backward instead of storing them.
+where ``p_l[i]`` holds the parameters of stage i of step l (the weights θ(t_l + c_i h) in a
+block, the time t_l + c_i h for a callable f(t, y)). :meth:`Integrator.iterate` is the only
+step loop in resode: the block's forward pass and states, every memory mode, ``integrate``,
+the step-map analysis and the diagnosis all run it. A :class:`ReversibleIntegrator` also
+steps backward exactly (``reverse``, ``undo_initial``), so states can be rebuilt, not stored.
 
-Stability of the linear test equation y' = λy is described by ``amplification(z)``, z = hλ:
-the largest modulus of the roots of the method's characteristic polynomial (|R(z)| for a
-one-step method). The step is stable where it is ≤ 1.
+Stability on the linear test equation y' = λy is ``amplification(z)``, z = hλ: the largest
+root modulus of the method's characteristic polynomial (|R(z)| for a one-step method); the
+step is stable where it is ≤ 1. ``max_stable_step`` turns a spectrum into the largest h.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,39 +33,139 @@ import torch
 from ..errors import ResodeError
 
 Carry = tuple[torch.Tensor, ...]
+StepParameters = Sequence[Any]
+"""One entry per stage: what the vector field needs at stage i of a step."""
 VectorField = Callable[[torch.Tensor, Any], torch.Tensor]
 
 
-class Integrator:
-    """Base class; subclasses set ``name``, ``order``, ``stage_offsets`` and implement advance."""
+class SplitField(ABC):
+    """A field on a pair: Y' = f_Y(Z), Z' = f_Z(Y), the state being [Y, Z] along dim 1."""
+
+    description = "split"
+
+    @abstractmethod
+    def split_state(self, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(Y, Z) from the state [Y, Z]."""
+
+    @abstractmethod
+    def position_rate(self, z: torch.Tensor, p: Any) -> torch.Tensor:
+        """f_Y(Z) at the stage parameters ``p``."""
+
+    @abstractmethod
+    def momentum_rate(self, y: torch.Tensor, p: Any) -> torch.Tensor:
+        """f_Z(Y) at the stage parameters ``p``."""
+
+
+class ImplicitField(ABC):
+    """A field −L Y + g(Y) with L symmetric positive definite, solvable implicitly."""
+
+    description = "implicit"
+
+    @abstractmethod
+    def explicit_rate(self, y: torch.Tensor, p: Any) -> torch.Tensor:
+        """g(Y), the part an IMEX step treats explicitly."""
+
+    @abstractmethod
+    def implicit_solve(self, r: torch.Tensor, h: float, p: Any) -> torch.Tensor:
+        """(I + hL)⁻¹ r, exactly."""
+
+    @abstractmethod
+    def reaction_jacobian(self, y: torch.Tensor, p: Any) -> torch.Tensor:
+        """∂g/∂Y per example, shape (batch, n, n): the spectrum an IMEX step is judged on."""
+
+
+class Integrator(ABC):
+    """A time integrator; subclasses set ``name``, ``order``, ``stage_offsets`` and implement
+    :meth:`advance`, :meth:`amplification` and :meth:`max_stable_step`."""
 
     name: str = ""
     order: int = 1
     stage_offsets: tuple[float, ...] = (0.0,)
-    reversible: bool = False
-    requires: str | None = None
-    """A capability the dynamics must have (``"split"``, ``"implicit"``), or None."""
+    needs: type | None = None
+    """The capability the vector field must have (:class:`SplitField`, :class:`ImplicitField`)."""
+    stability_on_explicit_part: bool = False
+    """Judged on the spectrum of the explicit part of an :class:`ImplicitField` (IMEX)."""
+    no_stability_function: str = ""
+    """Why the method has no single R(z) (empty when it has one)."""
 
-    def supports(self, dynamics) -> bool:
-        return self.requires is None or bool(getattr(dynamics, self.requires, False))
+    @property
+    def reversible(self) -> bool:
+        """Whether steps can be undone exactly (a :class:`ReversibleIntegrator`)."""
+        return isinstance(self, ReversibleIntegrator)
 
-    def initial(self, field, y0: torch.Tensor, h: float, parameters: Sequence[Any]) -> Carry:
+    def supports(self, field) -> bool:
+        """Whether this integrator can step ``field`` (a class or an instance; None: any
+        first-order field)."""
+        if self.needs is None:
+            return True
+        if field is None:
+            return False
+        return issubclass(field if isinstance(field, type) else type(field), self.needs)
+
+    def initial(self, field, y0: torch.Tensor, h: float, parameters: StepParameters) -> Carry:
         """The carry at step 0 (``parameters`` are those of step 0)."""
         return (y0,)
 
-    def advance(self, field, carry: Carry, h: float, parameters: Sequence[Any]) -> Carry:
-        raise NotImplementedError
+    @abstractmethod
+    def advance(self, field, carry: Carry, h: float, parameters: StepParameters) -> Carry:
+        """carry_l → carry_{l+1} with the stage parameters of step l."""
 
     def current(self, carry: Carry) -> torch.Tensor:
         """The state Y_l a carry stands for."""
         return carry[-1]
 
-    def reverse(self, field, carry: Carry, h: float, parameters: Sequence[Any]) -> Carry:
-        """carry_{l+1} → carry_l (reversible integrators only)."""
-        raise ResodeError(f"integrator {self.name!r} is not reversible")
+    def iterate(
+        self, field, carry: Carry, h: float, steps: Sequence[StepParameters]
+    ) -> Iterator[Carry]:
+        """The step loop: from ``carry``, one step per entry of ``steps``, yielding each new
+        carry (carry_{l+1} after step l)."""
+        for parameters in steps:
+            carry = self.advance(field, carry, h, parameters)
+            yield carry
+
+    def run(self, field, carry: Carry, h: float, steps: Sequence[StepParameters]) -> Carry:
+        """The carry after all of ``steps`` (:meth:`iterate` to the end)."""
+        last = carry
+        for last in self.iterate(field, carry, h, steps):  # noqa: B007 - only the last counts
+            pass
+        return last
+
+    def solve(self, field, y0: torch.Tensor, h: float, steps: Sequence[StepParameters]):
+        """Y_N from Y_0: start, run every step, read the state."""
+        return self.current(self.run(field, self.initial(field, y0, h, steps[0]), h, steps))
+
+    @abstractmethod
+    def amplification(self, z):
+        """Largest root modulus of the characteristic polynomial at z = hλ (NumPy/complex)."""
+
+    def stability_function(self, z):
+        """R(z) where the method has one (one-step methods); else see :meth:`amplification`."""
+        raise ResodeError(
+            f"integrator {self.name!r} has no single stability function R(z): "
+            f"{self.no_stability_function}; use amplification(z)"
+        )
+
+    @abstractmethod
+    def max_stable_step(self, eigenvalues: np.ndarray, tol: float = 1e-9) -> float:
+        """Largest h with every hλ in the stability region (λ: a complex array, nonzero)."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name}, order={self.order})"
+
+
+class ReversibleIntegrator(Integrator):
+    """An integrator whose step can be undone exactly: carry_{l+1} → carry_l."""
+
+    @abstractmethod
+    def reverse(self, field, carry: Carry, h: float, parameters: StepParameters) -> Carry:
+        """carry_{l+1} → carry_l."""
+
+    @abstractmethod
+    def undo_initial(self, field, carry: Carry, h: float, parameters: StepParameters):
+        """carry_0 → Y0."""
 
     def reverse_and_redo(
-        self, field, carry: Carry, h: float, parameters: Sequence[Any]
+        self, field, carry: Carry, h: float, parameters: StepParameters
     ) -> tuple[Carry, Carry]:
         """carry_{l+1} → (carry_l as leaves requiring grad, carry_{l+1} recomputed from them
         with a graph), for the reversible backward pass. Default: an exact reverse step
@@ -83,28 +187,6 @@ class Integrator:
             torch.zeros_like(x) if g is None else g for x, g in zip(inputs, result[: len(inputs)])
         )
         return tuple(x.detach() for x in inputs), input_grads, result[len(inputs) :]
-
-    def undo_initial(self, field, carry: Carry, h: float, parameters: Sequence[Any]):
-        """carry_0 → Y0 (reversible integrators only)."""
-        raise ResodeError(f"integrator {self.name!r} is not reversible")
-
-    def amplification(self, z):
-        """Largest root modulus of the characteristic polynomial at z = hλ (NumPy/complex)."""
-        raise NotImplementedError
-
-    def stability_function(self, z):
-        """R(z) where the method has one (one-step methods); else see :meth:`amplification`."""
-        raise ResodeError(
-            f"integrator {self.name!r} is a multistep method: it has no single R(z); "
-            "use amplification(z)"
-        )
-
-    def max_stable_step(self, eigenvalues: np.ndarray, tol: float = 1e-9) -> float:
-        """Largest h with every hλ in the stability region (λ: complex array, cleaned)."""
-        raise NotImplementedError
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.name}, order={self.order})"
 
 
 def imaginary_segment_step(eigenvalues: np.ndarray, radius: float, tol: float) -> float:

@@ -1,12 +1,18 @@
-"""One generic explicit Runge–Kutta stepper, driven by a :class:`ButcherTableau`.
+"""One generic explicit Runge–Kutta stepper, driven by a :class:`ButcherTableau`, and the
+largest stable step of its stability polynomial.
 
 Adding an explicit method is adding a tableau. The stepper is stateless: the vector field
 and its per-stage parameters are passed in, so the same code integrates a network block
 (parameters = stage weights θ(t_l + c_i h)) and any callable f(t, y) (parameters = times).
+
+Largest stable step: for each direction e^{iφ} of the eigenvalues, the stable segment of the
+ray {u e^{iφ}} ends at the first u > 0 where |R(u e^{iφ})| turns above 1; a spectrum's limit
+is the smallest such u / |λ| over its eigenvalues (directions repeat, so each is solved once).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -50,6 +56,17 @@ class ExplicitRungeKutta(Integrator):
         """|R(z)|."""
         return np.abs(self.tableau.stability_function(np.asarray(z, dtype=np.complex128)))
 
+    def max_stable_step(self, eigenvalues: np.ndarray, tol: float = 1e-9) -> float:
+        """Largest h with |R(sλ)| ≤ 1 for all s ∈ (0, h] and every (nonzero) λ given."""
+        lam = np.asarray(eigenvalues, dtype=np.complex128).ravel()
+        if lam.size == 0:
+            return math.inf
+        directions = np.round(lam / np.abs(lam), 12)
+        unique, inverse = np.unique(directions, return_inverse=True)
+        polynomial = np.asarray(self.tableau.stability_polynomial)
+        limits = ray_limits(polynomial, unique, tol)[inverse] / np.abs(lam)
+        return float(limits.min())
+
     def advance(self, field, carry: Carry, h: float, parameters: Sequence[Any]) -> Carry:
         return (self.step(field, carry[0], h, parameters),)
 
@@ -74,3 +91,47 @@ class ExplicitRungeKutta(Integrator):
 
     def __repr__(self) -> str:
         return f"ExplicitRungeKutta({self.tableau.name}, order={self.order})"
+
+
+def ray_limits(polynomial: np.ndarray, directions: np.ndarray, tol: float) -> np.ndarray:
+    """For each unit direction e^{iφ}: sup{u : |R(s e^{iφ})| ≤ 1 for all s ∈ (0, u]}.
+
+    |R(u e^{iφ})|² − 1 = Σ_m c_m(φ) u^m with c_m = Σ_{j+k=m} r_j r_k cos((j − k)φ), a real
+    polynomial in u; its first sign change on u > 0 ends the stable segment of the ray.
+    """
+    degree = len(polynomial) - 1
+    phi = np.angle(directions)
+    coefficients = np.zeros((len(directions), 2 * degree + 1))
+    for j in range(degree + 1):
+        for k in range(degree + 1):
+            coefficients[:, j + k] += polynomial[j] * polynomial[k] * np.cos((j - k) * phi)
+    coefficients[:, 0] -= 1.0  # p(u) = |R|² − 1, p(0) = 0
+    coefficients[np.abs(coefficients) <= tol] = 0.0
+    limits = np.full(len(directions), np.inf)
+    nonzero = coefficients != 0
+    lowest = np.where(nonzero.any(axis=1), nonzero.argmax(axis=1), -1)  # -1: |R| ≡ 1
+    rows = np.arange(len(directions))
+    leading = coefficients[rows, np.maximum(lowest, 0)]
+    limits[(lowest >= 0) & (leading > 0)] = 0.0  # |R| > 1 for every small u
+    for m in np.unique(lowest[(lowest >= 0) & (leading < 0)]):
+        group = np.flatnonzero((lowest == m) & (leading < 0))
+        limits[group] = _first_upcrossing(coefficients[group, m:], coefficients[group])
+    return limits
+
+
+def _first_upcrossing(reduced: np.ndarray, full: np.ndarray) -> np.ndarray:
+    """Smallest u > 0 where Σ full_m u^m turns positive; roots from ``reduced`` (batched)."""
+    degree = reduced.shape[1] - 1
+    result = np.full(len(reduced), np.inf)
+    if degree < 1:
+        return result
+    companion = np.zeros((len(reduced), degree, degree))
+    companion[:, 1:, :-1] = np.eye(degree - 1)
+    companion[:, :, -1] = -reduced[:, :-1] / reduced[:, -1:]
+    roots = np.linalg.eigvals(companion)
+    real = np.abs(roots.imag) <= 1e-7 * np.maximum(1.0, np.abs(roots))
+    candidates = np.where(real & (roots.real > 1e-12), roots.real, np.inf)
+    beyond = np.where(np.isfinite(candidates), candidates * (1 + 1e-6), 0.0)
+    powers = beyond[..., None] ** np.arange(full.shape[1])
+    turns_positive = (powers * full[:, None, :]).sum(axis=-1) > 0
+    return np.where(turns_positive, candidates, np.inf).min(axis=1)

@@ -16,9 +16,9 @@ so the method is stable where |1 + z| ≤ |1 − w|. For the implicit part alone
 holds for every w in the left half-plane: unconditionally stable, however stiff L is, and
 it only helps, since 1/|1 − w| ≤ 1. ``amplification(z)`` and ``max_stable_step(λ)`` therefore
 take the eigenvalues of the *explicit* part (the reaction Jacobian diag(σ')K): the limit is
-forward Euler's, h ≤ −2 Re λ / |λ|². :mod:`resode.stability` hands ``imex`` that spectrum
-(``split_spectrum``); given the spectrum of the full J = −L + diag(σ')K instead, the same
-limit is still sufficient in the commuting case (|1 + hν| ≤ |1 + h(ν − μ)| + hμ), but
+forward Euler's, h ≤ −2 Re λ / |λ|². :mod:`resode.analysis` hands ``imex`` that spectrum
+(``stability_on_explicit_part``); given the spectrum of the full J = −L + diag(σ')K instead,
+the same limit is still sufficient in the commuting case (|1 + hν| ≤ |1 + h(ν − μ)| + hμ), but
 pessimistic by the factor of stiffness.
 """
 
@@ -31,17 +31,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from .base import Carry, Integrator
+from .base import Carry, ImplicitField, Integrator
 
 
 class ImexEuler(Integrator):
     name = "imex"
     order = 1
     stage_offsets = (0.0,)
-    reversible = False
-    requires = "implicit"
-    split_spectrum = True
-    """Stability analysis passes the spectrum of the explicit part (``reaction_jacobian``)."""
+    needs = ImplicitField
+    stability_on_explicit_part = True
 
     def advance(self, field, carry: Carry, h: float, parameters: Sequence[Any]) -> Carry:
         return (self.step(field, carry[0], h, parameters),)

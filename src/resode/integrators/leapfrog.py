@@ -19,14 +19,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from .base import Carry, Integrator, imaginary_segment_step, largest_root_modulus
+from .base import Carry, ReversibleIntegrator, imaginary_segment_step, largest_root_modulus
 
 
-class TwoStepLeapfrog(Integrator):
+class TwoStepLeapfrog(ReversibleIntegrator):
     name = "leapfrog"
     order = 2
     stage_offsets = (0.0,)
-    reversible = True
+    no_stability_function = (
+        "a two-step method maps (Y_{l−1}, Y_l); its amplification is the larger root modulus "
+        "of ξ² − 2zξ − 1"
+    )
     stability_radius = 1.0
     """Stable for hλ on the imaginary segment |z| < 1."""
 
@@ -55,8 +58,10 @@ class TwoStepLeapfrog(Integrator):
         return carry[1]
 
     def amplification(self, z):
+        """Larger root modulus of ξ² − 2zξ − 1 = 0."""
         z = np.asarray(z, dtype=np.complex128)
         return largest_root_modulus([np.ones_like(z), -2 * z, -np.ones_like(z)])
 
     def max_stable_step(self, eigenvalues: np.ndarray, tol: float = 1e-9) -> float:
+        """1/max|λ| when every λ is imaginary, else 0."""
         return imaginary_segment_step(eigenvalues, self.stability_radius, tol)

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import torch
 
-from ..errors import ResodeError, check_int, check_positive
-from . import get_integrator
+from ..errors import ResodeError, check_int, check_positive, check_tensor
+from .registry import get_integrator
 
 
 def integrate(
@@ -27,33 +27,23 @@ def integrate(
     """
     if not callable(f):
         raise ResodeError(f"f must be a callable f(t, y), got {type(f).__name__}")
-    if not isinstance(y0, torch.Tensor):
-        raise ResodeError(f"y0 must be a torch.Tensor, got {type(y0).__name__}")
-    if not (y0.is_floating_point() or y0.is_complex()):
-        raise ResodeError(f"y0 must be a floating-point or complex tensor, got {y0.dtype}")
-    if not bool(torch.isfinite(y0).all()):
-        raise ResodeError("y0 contains non-finite values (nan or inf)")
+    check_tensor(y0, "y0", complex_ok=True)
     T = check_positive("T", T)
     steps = check_int("steps", steps)
     integrator = get_integrator(method)
-    if integrator.requires is not None:
+    if integrator.needs is not None:
         raise ResodeError(
-            f"method {method!r} needs {integrator.requires} dynamics and works inside an "
-            "ODEBlock; integrate takes first-order methods (euler, heun, rk3, rk4, leapfrog)"
+            f"method {method!r} needs {integrator.needs.description} dynamics and works inside "
+            "an ODEBlock; integrate takes first-order methods (euler, heun, rk3, rk4, leapfrog)"
         )
     h = T / steps
-    offsets = integrator.stage_offsets
 
     def field(y: torch.Tensor, t: float) -> torch.Tensor:
         return f(t, y)
 
-    def times(l: int) -> list[float]:
-        return [t0 + (l + c) * h for c in offsets]
-
-    carry = integrator.initial(field, y0, h, times(0))
-    states = [y0]
-    for l in range(steps):
-        carry = integrator.advance(field, carry, h, times(l))
-        if return_trajectory:
-            states.append(integrator.current(carry))
-    return torch.stack(states) if return_trajectory else integrator.current(carry)
+    times = [[t0 + (l + c) * h for c in integrator.stage_offsets] for l in range(steps)]
+    if not return_trajectory:
+        return integrator.solve(field, y0, h, times)
+    carry = integrator.initial(field, y0, h, times[0])
+    states = [integrator.current(c) for c in integrator.iterate(field, carry, h, times)]
+    return torch.stack([y0, *states])

@@ -27,15 +27,24 @@ from typing import Any
 import numpy as np
 import torch
 
-from .base import Carry, Integrator, imaginary_segment_step, largest_root_modulus
+from .base import (
+    Carry,
+    ReversibleIntegrator,
+    SplitField,
+    imaginary_segment_step,
+    largest_root_modulus,
+)
 
 
-class StormerVerlet(Integrator):
+class StormerVerlet(ReversibleIntegrator):
     name = "verlet"
     order = 2
     stage_offsets = (0.0, 0.5)
-    reversible = True
-    requires = "split"
+    needs = SplitField
+    no_stability_function = (
+        "a staggered method on (Y, Z); its amplification is the larger root modulus of "
+        "ξ² − (2 + z²)ξ + 1"
+    )
     stability_radius = 2.0
     """Stable for hλ on the imaginary segment |z| < 2 (λ of the first-order system)."""
 
@@ -88,8 +97,10 @@ class StormerVerlet(Integrator):
         return torch.cat([y, torch.add(z, field.momentum_rate(y, parameters[0]), alpha=h / 2)], 1)
 
     def amplification(self, z):
+        """Larger root modulus of ξ² − (2 + z²)ξ + 1 = 0."""
         z = np.asarray(z, dtype=np.complex128)
         return largest_root_modulus([np.ones_like(z), -(2 + z * z), np.ones_like(z)])
 
     def max_stable_step(self, eigenvalues: np.ndarray, tol: float = 1e-9) -> float:
+        """2/max|λ| when every λ is imaginary, else 0."""
         return imaginary_segment_step(eigenvalues, self.stability_radius, tol)

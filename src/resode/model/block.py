@@ -5,101 +5,62 @@
 (for a Runge–Kutta method; the two-step leapfrog and Störmer–Verlet step likewise, see
 :mod:`resode.integrators`). The weights θ(t) live on their own grid of M intervals (default
 M = N, one weight set per step: the classic ResNet), so ``block.steps`` can change after
-training. ``memory`` chooses what backpropagation keeps (:mod:`resode.memory`).
+training. ``memory`` chooses what backpropagation keeps (:mod:`resode.gradients`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import torch
 from torch import nn
 
-from ..errors import ResodeError, check_choice, check_int, check_positive
+from ..errors import check_int, check_tensor
 from ..gradients import check_memory, solve
-from ..integrators import INTEGRATORS, get_integrator
-from .dynamics import DYNAMICS, Dynamics, make_dynamics
-
-
-def check_pairing(dynamics: str, integrator: str) -> None:
-    """One-line error where the integrator needs a capability (split, implicit) the dynamics
-    lacks; names the dynamics that have it and the integrators that fit."""
-    method, cls = get_integrator(integrator), DYNAMICS[check_choice("dynamics", dynamics, DYNAMICS)]
-    if method.supports(cls):
-        return
-    need = method.requires
-    having = ", ".join(n for n, c in DYNAMICS.items() if getattr(c, need, False))
-    usable = ", ".join(n for n, m in INTEGRATORS.items() if m.supports(cls))
-    raise ResodeError(
-        f"integrator {integrator!r} needs {need} dynamics ({having}); "
-        f"{dynamics!r} is not {need}: use {usable}"
-    )
+from ..integrators import get_integrator
+from .dynamics import DYNAMICS, Dynamics
+from .spec import BlockSpec
 
 
 class ODEBlock(nn.Module):
     """Maps Y0 of shape (batch, width, *spatial) to Y_N of the same shape.
 
     ``spatial`` is empty for the dense kernel, (L,) for ``conv1d``, (H, W) for ``conv2d``.
+    For split dynamics (``hamiltonian``, ``second-order``) the ODE's state is [Y, Z] along
+    dim 1 (2·width features or channels), Z starting at 0; input and output are Y alone.
 
     Args:
-        width: number of features n.
-        T: final time; the step size is h = T / steps.
-        steps: number of integration steps N (the depth); settable after construction.
-        dynamics: ``standard`` σ(KY+b), ``antisymmetric`` σ((K−Kᵀ−γI)Y+b),
-            ``parabolic`` −Kᵀσ(KY+b), ``hamiltonian`` (Y' = σ(KZ+b), Z' = −σ(KᵀY+b)),
-            ``second-order`` (Y'' = −Kᵀσ(KY+b)); the last two start with Z = 0;
-            or ``diffusion-reaction`` (−LY + σ(KY+b), L = MᵀM + εI learned).
-        integrator: ``euler``, ``heun``, ``rk3``, ``rk4``, ``leapfrog`` (two-step midpoint),
-            ``verlet`` (split dynamics only) or ``imex`` ((I + hL)⁻¹(Y + h σ(KY+b)),
-            diffusion-reaction only).
-        activation: ``tanh``, ``relu``, ``smooth_relu`` or ``identity``.
-        grid: number M of weight intervals over [0, T] (default: ``steps``).
-        interp: ``constant`` (M weight sets) or ``linear`` (M + 1 nodes).
-        gamma: damping γ ≥ 0 of the antisymmetric dynamics.
-        init_std: standard deviation of the initial K (default 1/√fan-in).
-        kernel: ``dense`` (width features), ``conv1d`` or ``conv2d`` (width channels).
-        kernel_size: odd side length of a convolution kernel.
-        norm: ``none``, ``batch`` or ``instance`` normalization of K Y + b inside f.
-        memory: ``store`` (autograd), ``checkpoint`` (recompute segments of √N steps) or
-            ``reversible`` (rebuild states backward; ``leapfrog`` and ``verlet`` only).
+        width: number of features (dense) or channels (convolutional) n.
+        spec: a :class:`~resode.model.spec.BlockSpec`; default: its defaults.
+        **options: fields of :class:`~resode.model.spec.BlockSpec` to set or override, e.g.
+            ``T=4.0, steps=16, dynamics="hamiltonian", integrator="verlet"``: ``dynamics``,
+            ``integrator``, ``activation``, ``T``, ``steps``, ``grid``, ``interp``, ``gamma``,
+            ``init_std``, ``kernel``, ``kernel_size``, ``norm``, ``memory``.
     """
 
-    def __init__(
-        self,
-        width: int,
-        T: float = 1.0,
-        steps: int = 8,
-        dynamics: str = "antisymmetric",
-        integrator: str = "rk4",
-        activation: str = "tanh",
-        grid: int | None = None,
-        interp: str = "constant",
-        gamma: float = 0.0,
-        init_std: float | None = None,
-        kernel: str = "dense",
-        kernel_size: int = 3,
-        norm: str = "none",
-        memory: str = "store",
-    ) -> None:
+    def __init__(self, width: int, spec: BlockSpec | None = None, **options) -> None:
         super().__init__()
         self.width = check_int("width", width)
-        self.T = check_positive("T", T)
-        self.steps = steps
-        self.integrator = get_integrator(integrator)
-        intervals = self.steps if grid is None else check_int("grid", grid)
-        options = dict(
-            interp=interp,
-            activation=activation,
-            init_std=init_std,
-            gamma=gamma,
-            kernel=kernel,
-            kernel_size=kernel_size,
-            norm=norm,
+        spec = BlockSpec.of(spec, **options)
+        self._spec = spec
+        self.T = float(spec.T)
+        self._steps = spec.steps
+        self._memory = spec.memory
+        self.integrator = get_integrator(spec.integrator)
+        self.dynamics: Dynamics = DYNAMICS[spec.dynamics](self.width, spec)
+
+    @property
+    def spec(self) -> BlockSpec:
+        """The block as it is now (steps, memory and weight grid included): ``ODEBlock(width,
+        block.spec)`` builds a block of the same shape."""
+        return replace(
+            self._spec, steps=self._steps, memory=self._memory, grid=self.dynamics.weight.intervals
         )
-        self.dynamics: Dynamics = make_dynamics(dynamics, self.width, self.T, intervals, **options)
-        self.dynamics_name = dynamics
-        check_pairing(dynamics, integrator)
-        self.memory = memory
+
+    @property
+    def dynamics_name(self) -> str:
+        return self._spec.dynamics
 
     @property
     def memory(self) -> str:
@@ -124,25 +85,31 @@ class ODEBlock(nn.Module):
         """Step size T / N."""
         return self.T / self._steps
 
+    @property
+    def stage_offsets(self) -> tuple[float, ...]:
+        return self.integrator.stage_offsets
+
     def _check_input(self, y0: torch.Tensor) -> None:
         spatial = self.dynamics.kernel.spatial_dims
-        if not isinstance(y0, torch.Tensor) or y0.dim() != 2 + spatial or y0.shape[1] != self.width:
-            shape = tuple(y0.shape) if isinstance(y0, torch.Tensor) else type(y0).__name__
+
+        def shape(got: tuple[int, ...]) -> str | None:
+            if len(got) == 2 + spatial and got[1] == self.width:
+                return None
             expected = ", ".join(["batch", str(self.width)] + ["L", "H, W"][spatial - 1 : spatial])
-            raise ResodeError(f"ODEBlock expects input of shape ({expected}), got {shape}")
-        weight = self.dynamics.weight.values
-        if y0.dtype != weight.dtype or y0.device != weight.device:
-            raise ResodeError(
-                f"ODEBlock input is {y0.dtype} on {y0.device} but its weights are {weight.dtype} "
-                f"on {weight.device}; convert one with .to()"
-            )
+            return f"ODEBlock expects input of shape ({expected}), got {got}"
+
+        check_tensor(y0, "ODEBlock input", shape=shape, like=self.dynamics.weight.values)
 
     def forward(self, y0: torch.Tensor) -> torch.Tensor:
         self._check_input(y0)
         field = self.dynamics
         plan, grids = field.parameter_plan(self._steps, self.stage_offsets)
-        state = solve(self.integrator, field, field.lift(y0), self.h, plan, grids, self._memory)
+        state = solve(self._memory, self.integrator, field, field.lift(y0), self.h, plan, grids)
         return field.project(state)
+
+    def stage_parameters(self) -> list:
+        """The stage parameters of every step, ``[step][stage]``, sampled once."""
+        return self.dynamics.stage_parameters(self._steps, self.stage_offsets)
 
     def states(self, y0: torch.Tensor) -> Iterator[torch.Tensor]:
         """The states after steps 1, 2, …, N one at a time (for monitoring, with autograd).
@@ -150,13 +117,10 @@ class ODEBlock(nn.Module):
         A state is Y_l of shape (batch, width, …); for split dynamics it is [Y_l, Z_l]
         along dim 1 (Z at the half step l − 1/2 with ``verlet``).
         """
-        self._check_input(y0)
-        field, integrator, h = self.dynamics, self.integrator, self.h
-        parameters = field.stage_parameters(self._steps, self.stage_offsets)
-        carry = integrator.initial(field, field.lift(y0), h, parameters[0])
-        for stage_parameters in parameters:
-            carry = integrator.advance(field, carry, h, stage_parameters)
-            yield integrator.current(carry)
+        steps = self.stage_parameters()
+        start = self.integrator.initial(self.dynamics, self.initial_state(y0), self.h, steps[0])
+        for carry in self.integrator.iterate(self.dynamics, start, self.h, steps):
+            yield self.integrator.current(carry)
 
     def initial_state(self, y0: torch.Tensor) -> torch.Tensor:
         """The ODE's state at t = 0 for the input ``y0`` (Y0, or [Y0, 0] for split dynamics)."""
@@ -166,10 +130,6 @@ class ODEBlock(nn.Module):
     def trajectory(self, y0: torch.Tensor) -> torch.Tensor:
         """All states at steps 0 … N, shape (steps + 1, batch, state width, …)."""
         return torch.stack([self.initial_state(y0), *self.states(y0)])
-
-    @property
-    def stage_offsets(self) -> tuple[float, ...]:
-        return self.integrator.stage_offsets
 
     def extra_repr(self) -> str:
         return (

@@ -15,15 +15,17 @@ Shapes: x (batch, in_channels, L) for ``spatial_dims=1``, (batch, in_channels, H
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ResodeError, check_choice, check_int, check_positive
+from ..errors import ResodeError, check_choice, check_int, check_positive, check_tensor
 from ..tasks import TASKS
 from .activations import get_activation
 from .block import ODEBlock
+from .spec import BlockSpec
 
 
 def _per_unit(name: str, value, units: int) -> list:
@@ -56,8 +58,9 @@ class Connector(nn.Module):
 class ConvResNet(nn.Module):
     """Opening convolution → ODE units (+ connectors) → head; see the module docstring.
 
-    ``T`` and ``steps`` are one value for all units or one per unit; the remaining keyword
-    arguments are those of :class:`~resode.block.ODEBlock` and apply to every unit.
+    ``T`` and ``steps`` are one value for all units or one per unit; ``spec`` and/or keyword
+    options describe the units as for :class:`~resode.model.block.ODEBlock` (the kernel
+    follows ``spatial_dims``; ``kernel_size`` also sets the opening convolution).
     """
 
     def __init__(
@@ -69,16 +72,9 @@ class ConvResNet(nn.Module):
         task: str = "classification",
         T: float | Sequence[float] = 1.0,
         steps: int | Sequence[int] = 4,
-        dynamics: str = "antisymmetric",
-        integrator: str = "rk4",
-        activation: str = "tanh",
-        grid: int | None = None,
-        interp: str = "constant",
-        gamma: float = 0.0,
-        kernel_size: int = 3,
-        norm: str = "none",
         pool: bool | None = None,
-        memory: str = "store",
+        spec: BlockSpec | None = None,
+        **options,
     ) -> None:
         super().__init__()
         self.task = check_choice("task", task, TASKS)
@@ -92,28 +88,21 @@ class ConvResNet(nn.Module):
         self.widths = [check_int("width", w) for w in widths]
         units = len(self.widths)
         self.pool = True if pool is None else bool(pool)
-        self.activation = get_activation(activation)
-        conv = nn.Conv1d if spatial_dims == 1 else nn.Conv2d
-        self.opening = conv(self.in_channels, self.widths[0], kernel_size, padding=kernel_size // 2)
         kernel = "conv1d" if spatial_dims == 1 else "conv2d"
+        if options.get("kernel", kernel) != kernel:
+            raise ResodeError(
+                f"ConvResNet with spatial_dims={spatial_dims} uses kernel {kernel!r}, "
+                f"got {options['kernel']!r}"
+            )
+        spec = BlockSpec.of(spec, **{**options, "kernel": kernel})
+        self.activation = get_activation(spec.activation)
+        conv = nn.Conv1d if spatial_dims == 1 else nn.Conv2d
+        size = spec.kernel_size
+        self.opening = conv(self.in_channels, self.widths[0], size, padding=size // 2)
         times = [check_positive("T", t) for t in _per_unit("T", T, units)]
         depths = _per_unit("steps", steps, units)
         self.units = nn.ModuleList(
-            ODEBlock(
-                width,
-                t,
-                n,
-                dynamics,
-                integrator,
-                activation,
-                grid,
-                interp,
-                gamma,
-                kernel=kernel,
-                kernel_size=kernel_size,
-                norm=norm,
-                memory=memory,
-            )
+            ODEBlock(width, replace(spec, T=t, steps=n))
             for width, t, n in zip(self.widths, times, depths)
         )
         self.connectors = nn.ModuleList(
@@ -164,19 +153,14 @@ class ConvResNet(nn.Module):
 
     def open(self, x: torch.Tensor) -> torch.Tensor:
         """Y_0 = σ(conv(x)), shape (batch, widths[0], *spatial)."""
-        if not isinstance(x, torch.Tensor):
-            raise ResodeError(f"input must be a torch.Tensor, got {type(x).__name__}")
-        if x.dim() < 1:
-            raise ResodeError("input must have a batch dimension")
-        self.check_input_shape(x.shape[1:])
-        weight = self.opening.weight
-        if not x.is_floating_point() or x.dtype != weight.dtype or x.device != weight.device:
-            raise ResodeError(
-                f"input is {x.dtype} on {x.device}; the network is {weight.dtype} on "
-                f"{weight.device}"
-            )
-        if not bool(torch.isfinite(x).all()):
-            raise ResodeError("input contains non-finite values (nan or inf)")
+
+        def shape(got: tuple[int, ...]) -> str | None:
+            if not got:
+                return "input must have a batch dimension"
+            self.check_input_shape(got[1:])
+            return None
+
+        check_tensor(x, "input", shape=shape, like=self.opening.weight)
         return self.activation(self.opening(x))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:

@@ -20,23 +20,31 @@ and channel over its pixels; ``batch`` normalizes each channel over the current 
 training and evaluation alike — there are no running averages, since statistics would differ
 per step and stage and the depth may change. Both void the structural stability guarantees.
 
-A dynamics owns its weights on a time grid. ``stage_parameters(steps, offsets)`` samples the
-weights at every stage of every step once per forward pass (applying reparameterizations
-to the whole grid first); ``forward(y, p)`` evaluates f for one stage's parameters ``p``.
+A dynamics is built from a width and a :class:`~resode.model.spec.BlockSpec` (which has
+validated every option) and owns its weights on a time grid. ``stage_parameters(steps,
+offsets)`` samples the weights at every stage of every step once per forward pass (applying
+reparameterizations to the whole grid first); ``forward(y, p)`` evaluates f for one stage's
+parameters ``p``.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ResodeError, check_choice, check_int, check_nonnegative, check_positive
+from ..errors import ResodeError, check_int, check_positive
+from ..integrators.base import ImplicitField, SplitField
 from .activations import get_activation
 from .diffusion import make_diffusion
 from .fused import activated_linear
 from .kernels import make_kernel
 from .timegrid import TimeParameter
+
+if TYPE_CHECKING:
+    from .spec import BlockSpec
 
 StageParameters = tuple[torch.Tensor, ...]
 NORMS = ("none", "batch", "instance")
@@ -45,30 +53,15 @@ NORMS = ("none", "batch", "instance")
 class Dynamics(nn.Module):
     """Base class: weights K(t), b(t) on a shared time grid and an activation σ."""
 
-    def __init__(
-        self,
-        width: int,
-        T: float,
-        intervals: int,
-        interp: str = "constant",
-        activation: str = "tanh",
-        init_std: float | None = None,
-        kernel: str = "dense",
-        kernel_size: int = 3,
-        norm: str = "none",
-    ) -> None:
+    def __init__(self, width: int, spec: BlockSpec) -> None:
         super().__init__()
         self.width = check_int("width", width)
-        self.kernel = make_kernel(kernel, self.width, kernel_size)
-        self.norm = check_choice("normalization", norm, NORMS)
-        self.activation = get_activation(activation)
-        self.weight = TimeParameter(self.kernel.weight_shape, intervals, T, interp)
-        self.bias = TimeParameter(self.kernel.bias_shape, intervals, T, interp)
-        std = (
-            self.kernel.default_std()
-            if init_std is None
-            else check_nonnegative("init_std", init_std)
-        )
+        self.kernel = make_kernel(spec.kernel, self.width, spec.kernel_size)
+        self.norm = spec.norm
+        self.activation = get_activation(spec.activation)
+        self.weight = TimeParameter(self.kernel.weight_shape, spec.intervals, spec.T, spec.interp)
+        self.bias = TimeParameter(self.kernel.bias_shape, spec.intervals, spec.T, spec.interp)
+        std = self.kernel.default_std() if spec.init_std is None else spec.init_std
         with torch.no_grad():  # weights start constant in time: a smooth initial θ(t)
             self.weight.values.copy_(
                 (torch.randn(self.kernel.weight_shape) * std).expand_as(self.weight.values)
@@ -102,9 +95,6 @@ class Dynamics(nn.Module):
         if self.norm == "instance":
             return F.instance_norm(z)
         return z
-
-    split = False
-    """True for dynamics on a pair (Y, Z) (see :class:`SplitDynamics`)."""
 
     def lift(self, y0: torch.Tensor) -> torch.Tensor:
         """The state the ODE starts from, given the block's input Y0."""
@@ -154,9 +144,9 @@ class StandardDynamics(Dynamics):
 class AntisymmetricDynamics(Dynamics):
     """f(Y) = σ((K − Kᵀ − γI) Y + b), γ ≥ 0: Re λ(J) ≤ 0 by construction."""
 
-    def __init__(self, *args, gamma: float = 0.0, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.gamma = check_nonnegative("gamma", gamma)
+    def __init__(self, width: int, spec: BlockSpec) -> None:
+        super().__init__(width, spec)
+        self.gamma = spec.gamma
 
     def operator_grid(self) -> torch.Tensor:
         return self.kernel.antisymmetric(self.weight.values, self.gamma)
@@ -183,7 +173,7 @@ class ParabolicDynamics(Dynamics):
         return -(matrix.transpose(-1, -2) * slope.unsqueeze(-2)) @ matrix
 
 
-class SplitDynamics(Dynamics):
+class SplitDynamics(Dynamics, SplitField):
     """Dynamics on a pair: Y' = f_Y(Z, θ), Z' = f_Z(Y, θ), the state being [Y, Z] along dim 1.
 
     The block's input fills Y and Z starts at 0 (at rest: no learned lift, so the network
@@ -191,8 +181,6 @@ class SplitDynamics(Dynamics):
     Explicit Runge–Kutta methods integrate the pair as one first-order system; the
     ``verlet`` integrator uses the split (:meth:`position_rate`, :meth:`momentum_rate`).
     """
-
-    split = True
 
     def split_state(self, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return state[:, : self.width], state[:, self.width :]
@@ -202,12 +190,6 @@ class SplitDynamics(Dynamics):
 
     def project(self, state: torch.Tensor) -> torch.Tensor:
         return state[:, : self.width]
-
-    def position_rate(self, z: torch.Tensor, p: StageParameters) -> torch.Tensor:
-        raise NotImplementedError
-
-    def momentum_rate(self, y: torch.Tensor, p: StageParameters) -> torch.Tensor:
-        raise NotImplementedError
 
     def forward(self, state: torch.Tensor, p: StageParameters) -> torch.Tensor:
         y, z = self.split_state(state)
@@ -275,7 +257,7 @@ class SecondOrderDynamics(SplitDynamics):
         return self._split_jacobian(eye.expand_as(stiffness), stiffness)
 
 
-class DiffusionReactionDynamics(Dynamics):
+class DiffusionReactionDynamics(Dynamics, ImplicitField):
     """f(Y) = −L Y + σ(K Y + b): diffusion L = MᵀM + εI (ε = 1e-3) plus a standard reaction.
 
     L(t) is symmetric positive definite and learnable, M(t) on the weight grid; dense M for
@@ -286,11 +268,8 @@ class DiffusionReactionDynamics(Dynamics):
     M starts with λ_max(MᵀM) ≈ 1 (mild); :meth:`set_diffusion_radius` makes L stiff.
     """
 
-    implicit = True
-    """Has a linear part −LY for an implicit solve (see :class:`~resode.integrators.ImexEuler`)."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, width: int, spec: BlockSpec) -> None:
+        super().__init__(width, spec)
         self.diffusion = make_diffusion(self.kernel)
         grid = self.weight
         self.diffusion_weight = TimeParameter(
@@ -363,19 +342,3 @@ DYNAMICS: dict[str, type[Dynamics]] = {
     "second-order": SecondOrderDynamics,
     "diffusion-reaction": DiffusionReactionDynamics,
 }
-
-
-def make_dynamics(name: str, width: int, T: float, intervals: int, **options) -> Dynamics:
-    """Build a dynamics by name (standard, antisymmetric, parabolic, hamiltonian, second-order,
-    diffusion-reaction).
-
-    ``options``: ``interp``, ``activation``, ``init_std``, ``kernel`` (dense, conv1d, conv2d),
-    ``kernel_size``, ``norm`` (none, batch, instance) and, for antisymmetric, ``gamma``.
-    """
-    cls = DYNAMICS[check_choice("dynamics", name, DYNAMICS)]
-    gamma = options.pop("gamma", 0.0)
-    if cls is AntisymmetricDynamics:
-        return cls(width, T, intervals, gamma=gamma, **options)
-    if gamma:
-        raise ResodeError(f"gamma applies only to antisymmetric dynamics, not {name!r}")
-    return cls(width, T, intervals, **options)

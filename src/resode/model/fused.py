@@ -13,7 +13,7 @@ and σ applied inside the GEMM (``torch.ops.mkldnn._linear_pointwise``; its tanh
 ~1 ulp, about 5× faster than ``torch.tanh``, and its GEMM faster than ``torch.mm`` on AVX-512
 AMD CPUs); elsewhere (float64: exact; CUDA) ``addmm`` with σ in place. Under ``create_graph``
 or ``torch.func`` the backward uses differentiable ATen ops only, so double backward
-(:func:`resode.stability.sensitivity`), ``vmap`` and ``jacrev`` work.
+(:func:`resode.analysis.sensitivity`), ``vmap`` and ``jacrev`` work.
 
 :func:`activated_linear` (the hook of ``Dynamics.forward``) fuses only where it pays: dense
 kernel, σ in :data:`FUSED_ACTIVATIONS`, CPU float32 with oneDNN, a large enough batch

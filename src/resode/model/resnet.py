@@ -11,16 +11,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..errors import ResodeError, check_int
+from ..errors import ResodeError, check_int, check_tensor
 from .activations import get_activation
 from .block import ODEBlock
+from .spec import BlockSpec
 
 
 class ResNet(nn.Module):
     """A residual network read as the discretization of dY/dt = f(Y, θ(t)).
 
-    Shapes: x (batch, in_features) → (batch, out_features). The keyword arguments after
-    ``steps`` are those of :class:`~resode.block.ODEBlock`.
+    Shapes: x (batch, in_features) → (batch, out_features). The block is described by
+    ``spec`` and/or keyword options, as for :class:`~resode.model.block.ODEBlock` (the kernel
+    is dense; the opening layer uses the block's activation).
     """
 
     def __init__(
@@ -28,35 +30,21 @@ class ResNet(nn.Module):
         in_features: int,
         width: int,
         out_features: int,
-        T: float = 1.0,
-        steps: int = 8,
-        dynamics: str = "antisymmetric",
-        integrator: str = "rk4",
-        activation: str = "tanh",
-        grid: int | None = None,
-        interp: str = "constant",
-        gamma: float = 0.0,
-        init_std: float | None = None,
-        memory: str = "store",
+        spec: BlockSpec | None = None,
+        **options,
     ) -> None:
         super().__init__()
         self.in_features = check_int("in_features", in_features)
         self.out_features = check_int("out_features", out_features)
+        spec = BlockSpec.of(spec, **options)
+        if spec.kernel != "dense":
+            raise ResodeError(
+                f"ResNet works on vectors (kernel 'dense'), got kernel {spec.kernel!r}: "
+                "use ConvResNet for signals and images"
+            )
         self.opening = nn.Linear(self.in_features, check_int("width", width))
-        self.activation = get_activation(activation)
-        self.block = ODEBlock(
-            width,
-            T,
-            steps,
-            dynamics,
-            integrator,
-            activation,
-            grid,
-            interp,
-            gamma,
-            init_std,
-            memory=memory,
-        )
+        self.activation = get_activation(spec.activation)
+        self.block = ODEBlock(width, spec)
         self.head = nn.Linear(width, self.out_features)
 
     @property
@@ -69,26 +57,13 @@ class ResNet(nn.Module):
 
     def open(self, x: torch.Tensor) -> torch.Tensor:
         """Y_0 = σ(K_0 x + b_0), shape (batch, width)."""
-        if not isinstance(x, torch.Tensor):
-            raise ResodeError(f"input must be a torch.Tensor, got {type(x).__name__}")
-        if x.dim() != 2 or x.shape[1] != self.in_features:
-            raise ResodeError(
-                f"input must have shape (batch, {self.in_features}), got {tuple(x.shape)}"
-            )
-        if not x.is_floating_point():
-            raise ResodeError(f"input must be a floating-point tensor, got {x.dtype}")
-        weight = self.opening.weight
-        if x.dtype != weight.dtype:
-            raise ResodeError(
-                f"input dtype {x.dtype} does not match the model's {weight.dtype}; "
-                f"convert with x.to({weight.dtype}) or model.to({x.dtype})"
-            )
-        if x.device != weight.device:
-            raise ResodeError(
-                f"input is on {x.device} but the model is on {weight.device}; move one with .to()"
-            )
-        if not bool(torch.isfinite(x).all()):
-            raise ResodeError("input contains non-finite values (nan or inf)")
+
+        def shape(got: tuple[int, ...]) -> str | None:
+            if len(got) == 2 and got[1] == self.in_features:
+                return None
+            return f"input must have shape (batch, {self.in_features}), got {got}"
+
+        check_tensor(x, "input", shape=shape, like=self.opening.weight)
         return self.activation(self.opening(x))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:

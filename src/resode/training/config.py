@@ -1,4 +1,11 @@
-"""``TrainConfig``: every setting of a training run, validated, stored as ``config.json``."""
+"""``TrainConfig``: every setting of a training run, validated, stored as ``config.json``.
+
+The block's settings (dynamics, integrator, T, steps, …) are fields of
+:class:`~resode.model.spec.BlockSpec`, declared there once with their defaults, help texts and
+checks; ``TrainConfig`` names the ones a run sets (:func:`block_setting`) and
+:meth:`TrainConfig.block_spec` hands them to the networks. The CLI's flags are generated from
+these fields.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +20,10 @@ from ..errors import (
     check_int,
     check_nonnegative,
     check_positive,
+    check_settings,
+    setting,
 )
-from ..gradients import check_memory
-from ..integrators import INTEGRATORS
-from ..model.activations import ACTIVATIONS
-from ..model.block import check_pairing
-from ..model.dynamics import DYNAMICS, NORMS
-from ..model.timegrid import INTERPOLATIONS
+from ..model.spec import BlockSpec, block_setting
 from ..tasks import TASKS
 
 OPTIMIZERS = ("adam", "sgd")
@@ -28,46 +32,70 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
 
 
+def _seed(name: str, value: object) -> int:
+    return check_int(name, value, minimum=0)
+
+
+def _names(cls) -> list[str]:
+    return [item.name for item in fields(cls)]
+
+
 @dataclass
 class TrainConfig:
     """Settings of ``resode train``; the defaults are the main job (peaks, antisymmetric RK4).
 
     ``multilevel`` = [N_0, N_1, …] trains at depth N_0, then prolongates to N_1, …, each
-    level for ``epochs`` epochs (see :mod:`resode.multilevel`); every unit takes the level's
-    depth and ``steps`` is set to the final depth. ``max_seconds`` bounds the training time
-    (the sum of the epochs' ``seconds``): a level stops after the epoch that exceeds its
+    level for ``epochs`` epochs (see :mod:`resode.training.multilevel`); every unit takes the
+    level's depth and ``steps`` is set to the final depth. ``max_seconds`` bounds the training
+    time (the sum of the epochs' ``seconds``): a level stops after the epoch that exceeds its
     share, the time left divided evenly over the levels left.
     """
 
-    data: str = "peaks"
-    dynamics: str = "antisymmetric"
-    integrator: str = "rk4"
-    activation: str = "tanh"
-    task: str | None = None
-    width: int = 16
-    widths: list[int] | None = None
-    T: float = 4.0
-    steps: int | list[int] = 8
-    grid: int | None = None
-    interp: str = "constant"
-    gamma: float = 0.0
-    epochs: int = 60
-    batch_size: int = 64
-    lr: float = 0.01
-    optimizer: str = "adam"
-    momentum: float = 0.9
-    schedule: str = "cosine"
-    smoothness: float = 1e-3
-    weight_decay: float = 0.0
-    seed: int = 0
-    kernel_size: int = 3
-    norm: str = "none"
-    image_size: int | None = None
-    device: str = "auto"
-    dtype: str = "float32"
-    multilevel: list[int] | None = None
-    max_seconds: float | None = None
-    memory: str = "store"
+    data: str = setting("peaks", "dataset", choices=DATASETS, label="dataset")
+    dynamics: str = block_setting("dynamics")
+    integrator: str = block_setting("integrator")
+    activation: str = block_setting("activation")
+    task: str | None = setting(None, "learning task, must fit the dataset", choices=TASKS)
+    width: int = setting(16, "number of features n of the ODE state (vector data)", check=check_int)
+    widths: list[int] | None = setting(
+        None, "channels of each ODE unit, e.g. 16,32,64 (signals, images)"
+    )
+    T: float = block_setting("T", default=4.0)
+    steps: int | list[int] = block_setting(
+        "steps", help="integration steps N (depth), one value or one per unit"
+    )
+    grid: int | None = block_setting("grid")
+    interp: str = block_setting("interp")
+    gamma: float = block_setting("gamma")
+    epochs: int = setting(60, "number of passes over the training data", check=check_int)
+    batch_size: int = setting(64, "minibatch size", check=check_int)
+    lr: float = setting(0.01, "learning rate", check=check_positive)
+    optimizer: str = setting("adam", "optimizer", choices=OPTIMIZERS)
+    momentum: float = setting(0.9, "momentum of SGD", check=check_nonnegative)
+    schedule: str = setting("cosine", "learning-rate schedule", choices=SCHEDULES)
+    smoothness: float = setting(
+        1e-3, "weight of the time-smoothness penalty ∫‖θ'(t)‖² dt", check=check_nonnegative
+    )
+    weight_decay: float = setting(
+        0.0, "weight of the weight-decay penalty ∫‖θ(t)‖² dt", check=check_nonnegative
+    )
+    seed: int = setting(0, "random seed (data, initialization, shuffling)", check=_seed)
+    kernel_size: int = block_setting("kernel_size")
+    norm: str = block_setting("norm")
+    image_size: int | None = setting(
+        None, "image side of the generated shapes and bars datasets", check=check_int
+    )
+    device: str = setting("auto", "device", choices=DEVICES)
+    dtype: str = setting("float32", "floating-point precision", choices=DTYPES)
+    multilevel: list[int] | None = setting(
+        None,
+        "train at depths N_0,N_1,… (e.g. 4,8,16,32), each a multiple of the one before, "
+        "epochs per level, prolongating the weights between levels",
+    )
+    max_seconds: float | None = setting(
+        None, "training-time budget in seconds, split evenly over the levels", check=check_positive
+    )
+    memory: str = block_setting("memory")
 
     def __post_init__(self) -> None:
         if isinstance(self.multilevel, list | tuple) and self.multilevel:
@@ -81,36 +109,19 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         """Check every field; raise :class:`ResodeError` naming the field and what is allowed."""
-        check_choice("dataset", self.data, DATASETS)
-        check_choice("dynamics", self.dynamics, DYNAMICS)
-        check_choice("integrator", self.integrator, INTEGRATORS)
-        check_choice("activation", self.activation, ACTIVATIONS)
-        check_choice("interpolation", self.interp, INTERPOLATIONS)
-        check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        check_choice("schedule", self.schedule, SCHEDULES)
-        check_choice("device", self.device, DEVICES)
-        check_choice("dtype", self.dtype, DTYPES)
-        check_pairing(self.dynamics, self.integrator)
-        check_memory(self.memory, INTEGRATORS[self.integrator])
-        for name in ("width", "epochs", "batch_size", "kernel_size"):
-            check_int(name, getattr(self, name))
-        check_choice("normalization", self.norm, NORMS)
-        if self.kernel_size % 2 == 0:
-            raise ResodeError(f"kernel size must be odd (3, 5, …), got {self.kernel_size}")
+        check_settings(self, [name for name in _names(TrainConfig) if name not in BLOCK_FIELDS])
         self._validate_multilevel()
         self._validate_architecture()
-        if self.grid is not None:
-            check_int("grid", self.grid)
-        check_int("seed", self.seed, minimum=0)
-        check_positive("T", self.T)
-        check_positive("lr", self.lr)
-        for name in ("gamma", "smoothness", "weight_decay", "momentum"):
-            check_nonnegative(name, getattr(self, name))
-        if self.max_seconds is not None:
-            check_positive("max_seconds", self.max_seconds)
-        if self.gamma and self.dynamics != "antisymmetric":
-            raise ResodeError("gamma applies only to antisymmetric dynamics")
+        self.block_spec()  # the block's fields, and how they fit together
         return self
+
+    def block_spec(self, kernel: str = "dense", steps: int | None = None) -> BlockSpec:
+        """The :class:`BlockSpec` of the run's ODE units with ``kernel``, at ``steps`` (default:
+        ``steps``, the first unit's for a per-unit list)."""
+        if steps is None:
+            steps = self.steps[0] if isinstance(self.steps, list) else self.steps
+        settings = {name: getattr(self, name) for name in BLOCK_FIELDS}
+        return BlockSpec.of(**{**settings, "steps": steps, "kernel": kernel})
 
     def _validate_architecture(self) -> None:
         """Task, widths and steps must fit the dataset's task and kind."""
@@ -189,3 +200,7 @@ class TrainConfig:
         if unknown:
             raise ResodeError(f"unknown config fields: {', '.join(unknown)}")
         return cls(**data)
+
+
+BLOCK_FIELDS = tuple(name for name in _names(TrainConfig) if name in _names(BlockSpec))
+"""The fields of a run that are the block's (checked by :class:`BlockSpec`)."""

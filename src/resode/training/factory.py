@@ -48,36 +48,20 @@ def build_model(config: TrainConfig, info: dict, level: int | None = None) -> Re
     if level is not None and not 0 <= level < len(levels):
         raise ResodeError(f"level must lie in [0, {len(levels)}), got {level}")
     depth = levels[-1 if level is None else level]
-    shared = dict(
-        dynamics=config.dynamics,
-        integrator=config.integrator,
-        activation=config.activation,
-        grid=config.grid,
-        interp=config.interp,
-        memory=config.memory,
-        gamma=config.gamma,
-    )
     if info["kind"] == "vector":
         steps = depth[0] if isinstance(depth, list) else depth
-        return ResNet(
-            info["in_features"],
-            config.width,
-            info["out_features"],
-            T=config.T,
-            steps=steps,
-            **shared,
-        )
+        spec = config.block_spec(steps=steps)
+        return ResNet(info["in_features"], config.width, info["out_features"], spec)
+    spatial_dims = len(info["input_shape"]) - 1
     model = ConvResNet(
         info["in_features"],
         config.unit_widths(),
         info["out_features"],
-        spatial_dims=len(info["input_shape"]) - 1,
+        spatial_dims=spatial_dims,
         task=info["task"],
         T=config.T,
         steps=depth,
-        kernel_size=config.kernel_size,
-        norm=config.norm,
-        **shared,
+        spec=config.block_spec(kernel=f"conv{spatial_dims}d"),
     )
     model.check_input_shape(info["input_shape"])
     return model

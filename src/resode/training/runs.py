@@ -80,8 +80,8 @@ def analyze_run(run: str | Path, out: str | Path | None = None, samples: int = 5
     """
     import torch
 
+    from ..analysis import stability_report, trajectory_spectra
     from ..analysis.diagnosis import units
-    from ..analysis.stability import stability_report, trajectory_spectra
     from ..files import write_json
     from ..plots import plot_spectrum
 
@@ -98,7 +98,7 @@ def analyze_run(run: str | Path, out: str | Path | None = None, samples: int = 5
             raise ResodeError(
                 f"unit {index} has {n} unknowns per example (channels × pixels); dense "
                 f"spectra are limited to {MAX_DENSE_UNKNOWNS}: analyse a run on smaller inputs "
-                "(e.g. --image-size 16) or use resode.stability.sensitivity, which scales"
+                "(e.g. --image-size 16) or use resode.analysis.sensitivity, which scales"
             )
         affordable = max(1, min(len(y), int(4e9 / (block.steps * n**3))))
         spectra = trajectory_spectra(block, y[:affordable])

@@ -1,0 +1,53 @@
+"""Everything ``resode stability`` reports for a block and a batch of initial states."""
+
+from __future__ import annotations
+
+import torch
+
+from ..model.block import ODEBlock
+from .regions import advice_for, discrete_stability
+from .sensitivity import sensitivity
+from .spectra import TrajectorySpectra, step_map_spectra, trajectory_spectra
+
+
+def _step_map_summary(eigenvalues: torch.Tensor, tol: float = 1e-8) -> dict[str, list]:
+    """Per step: the largest |μ| and whether every μ lies on the unit circle (to ``tol``)."""
+    modulus = eigenvalues.abs()
+    return {
+        "max_modulus": [float(v) for v in modulus.amax(dim=(1, 2))],
+        "on_unit_circle": [bool(v) for v in ((modulus - 1).abs() <= tol).all(dim=2).all(dim=1)],
+    }
+
+
+def stability_report(
+    block: ODEBlock, y0: torch.Tensor, spectra: TrajectorySpectra | None = None
+) -> dict:
+    """Everything ``resode stability`` reports for a block and a batch of initial states.
+
+    Pass ``spectra`` when already computed by :func:`trajectory_spectra` for the same input.
+    """
+    name = block.integrator.name
+    spectra = trajectory_spectra(block, y0) if spectra is None else spectra
+    discrete = discrete_stability(spectra, name)
+    verdict, advice = advice_for(spectra, name, block.dynamics)
+    return {
+        "integrator": name,
+        "dynamics": block.spec.dynamics,
+        "T": block.T,
+        "steps": block.steps,
+        "h": block.h,
+        "examples": int(y0.shape[0]),
+        "per_step": {
+            "max_real": [float(v) for v in spectra.max_real],
+            "spectral_radius": [float(v) for v in spectra.spectral_radius],
+            "unstable_share": [float(v) for v in spectra.unstable_share()],
+            "class": spectra.classes(),
+            **discrete,
+        },
+        "step_map": _step_map_summary(step_map_spectra(block, y0)),
+        "max_stable_step": advice["max_stable_step"][name],
+        "max_stable_step_by_integrator": advice["max_stable_step"],
+        "steps_needed_by_integrator": advice["steps_needed"],
+        "sensitivity": sensitivity(block, y0).summary(),
+        "verdict": verdict,
+    }

@@ -1,0 +1,23 @@
+"""The integrators by name."""
+
+from __future__ import annotations
+
+from ..errors import check_choice
+from .base import Integrator
+from .explicit import ExplicitRungeKutta
+from .imex import ImexEuler
+from .leapfrog import TwoStepLeapfrog
+from .tableau import EULER, HEUN, RK3, RK4
+from .verlet import StormerVerlet
+
+INTEGRATORS: dict[str, Integrator] = {
+    **{tableau.name: ExplicitRungeKutta(tableau) for tableau in (EULER, HEUN, RK3, RK4)},
+    "leapfrog": TwoStepLeapfrog(),
+    "verlet": StormerVerlet(),
+    "imex": ImexEuler(),
+}
+
+
+def get_integrator(name: str) -> Integrator:
+    """Look up an integrator by name: euler, heun, rk3, rk4, leapfrog, verlet, imex."""
+    return INTEGRATORS[check_choice("integrator", name, INTEGRATORS)]

@@ -1,0 +1,189 @@
+"""The architecture's promises: one step loop, one block specification, typed capabilities,
+one tensor check, old import paths and old run directories still working."""
+
+import dataclasses
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import resode
+from resode import BlockSpec, ODEBlock, ResodeError, integrate
+from resode.analysis import step_map_spectra
+from resode.analysis.diagnosis import diagnose
+from resode.integrators import INTEGRATORS, Integrator
+from resode.model.dynamics import DYNAMICS
+from resode.training import TrainConfig, evaluate_run, load_run, train
+from resode.training.config import BLOCK_FIELDS
+from resode.training.state import read_config, write_config
+
+DATA = Path(__file__).parent / "data"
+
+
+def _pairs():
+    """(dynamics, integrator, memory) for every fitting combination of one dense block."""
+    for dynamics, cls in DYNAMICS.items():
+        for name, method in INTEGRATORS.items():
+            if not method.supports(cls):
+                continue
+            for memory in ("store", "checkpoint", "reversible"):
+                if memory != "reversible" or method.reversible:
+                    yield dynamics, name, memory
+
+
+@pytest.fixture
+def counted_loop(monkeypatch):
+    """Counts the passes through Integrator.iterate, the one step loop."""
+    calls = []
+    original = Integrator.iterate
+
+    def iterate(self, field, carry, h, steps):
+        calls.append(len(steps))
+        yield from original(self, field, carry, h, steps)
+
+    monkeypatch.setattr(Integrator, "iterate", iterate)
+    return calls
+
+
+@pytest.mark.parametrize("dynamics, integrator, memory", list(_pairs()))
+def test_every_memory_mode_and_states_run_the_one_loop(counted_loop, dynamics, integrator, memory):
+    torch.manual_seed(0)
+    block = ODEBlock(3, T=1.0, steps=5, dynamics=dynamics, integrator=integrator).double()
+    y0 = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    reference = block(y0)
+    (reference_grad,) = torch.autograd.grad(reference.square().sum(), y0)
+    block.memory = memory
+    counted_loop.clear()
+    out = block(y0)
+    assert sum(counted_loop) == 5, counted_loop  # all five steps went through iterate
+    (grad,) = torch.autograd.grad(out.square().sum(), y0)  # checkpoint: recomputed there too
+    torch.testing.assert_close(out, reference, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(grad, reference_grad, rtol=1e-9, atol=1e-12)
+    last = list(block.states(y0))[-1]
+    torch.testing.assert_close(block.dynamics.project(last), reference, rtol=1e-12, atol=1e-12)
+
+
+def test_integrate_step_map_and_diagnosis_run_the_one_loop(counted_loop):
+    integrate(lambda t, y: -y, torch.ones(2), T=1.0, steps=7, method="heun")
+    assert counted_loop == [7]
+    model = resode.ResNet(2, 3, 2, steps=6)
+    counted_loop.clear()
+    step_map_spectra(model.block, torch.randn(2, 3))
+    assert counted_loop == [6]
+    counted_loop.clear()
+    diagnose(model, torch.randn(5, 2))
+    assert counted_loop == [6]
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_odeblock_rejects_non_finite_input(bad):
+    x = torch.randn(3, 4)
+    x[1, 2] = bad
+    with pytest.raises(ResodeError, match="ODEBlock input contains non-finite values"):
+        ODEBlock(4)(x)
+
+
+def test_odeblock_rejects_wrong_dtype_and_non_tensors():
+    with pytest.raises(ResodeError, match="the network is torch.float32"):
+        ODEBlock(4)(torch.randn(2, 4, dtype=torch.float64))
+    with pytest.raises(ResodeError, match="ODEBlock input must be a torch.Tensor, got list"):
+        ODEBlock(4)([[1.0] * 4])
+
+
+def test_spec_is_frozen_validated_and_round_trips():
+    spec = BlockSpec(dynamics="hamiltonian", integrator="verlet", T=2, steps=6, memory="reversible")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.steps = 3
+    assert BlockSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+    assert spec.T == 2.0 and isinstance(spec.T, float)
+    with pytest.raises(ResodeError, match=r"^unknown block option depth; the options are: T, "):
+        BlockSpec.of(depth=3)
+    with pytest.raises(ResodeError, match="integrator 'verlet' needs split dynamics"):
+        BlockSpec(integrator="verlet")
+    with pytest.raises(ResodeError, match="gamma applies only to antisymmetric dynamics"):
+        BlockSpec(dynamics="parabolic", gamma=0.5)
+
+
+def test_a_block_rebuilt_from_its_spec_is_the_same_network():
+    block = ODEBlock(5, T=2.0, steps=4, grid=2, interp="linear", dynamics="parabolic")
+    block.steps = 8  # the spec follows the block as it is now
+    twin = ODEBlock(5, block.spec)
+    assert twin.spec == block.spec and twin.steps == 8 and twin.dynamics.weight.intervals == 2
+    twin.load_state_dict(block.state_dict())
+    y = torch.randn(3, 5)
+    torch.testing.assert_close(twin(y), block(y))
+
+
+def test_keyword_constructors_and_a_spec_agree():
+    spec = BlockSpec(dynamics="standard", integrator="heun", T=3.0, steps=5, activation="relu")
+    torch.manual_seed(1)
+    by_spec = resode.ResNet(2, 4, 3, spec)
+    torch.manual_seed(1)
+    by_keywords = resode.ResNet(
+        2, 4, 3, dynamics="standard", integrator="heun", T=3.0, steps=5, activation="relu"
+    )
+    assert by_spec.block.spec == by_keywords.block.spec
+    x = torch.randn(6, 2)
+    torch.testing.assert_close(by_spec(x), by_keywords(x))
+
+
+def test_config_block_fields_are_the_specs_and_round_trip_through_config_json(tmp_path):
+    spec_fields = {f.name: f for f in dataclasses.fields(BlockSpec)}
+    for item in dataclasses.fields(TrainConfig):
+        assert item.metadata["help"], item.name  # every CLI flag has its help
+        if item.name in BLOCK_FIELDS:
+            shared = dict(spec_fields[item.name].metadata, help=item.metadata["help"])
+            assert dict(item.metadata) == shared, item.name
+    config = TrainConfig(dynamics="hamiltonian", integrator="verlet", steps=6, memory="reversible")
+    write_config(tmp_path, config, {"kind": "vector"})
+    again = read_config(tmp_path)
+    assert again == config and again.block_spec() == config.block_spec()
+    assert again.block_spec() == BlockSpec(
+        dynamics="hamiltonian", integrator="verlet", T=4.0, steps=6, memory="reversible"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(INTEGRATORS))
+def test_every_integrator_answers_its_stability(name):
+    method = INTEGRATORS[name]
+    assert isinstance(method.max_stable_step(np.array([1j, -1 + 0.5j])), float)
+    assert method.max_stable_step(np.array([-2.0 + 0j])) >= 0.0
+    try:
+        value = method.stability_function(0.5j)
+    except ResodeError as error:  # the documented reason why there is no single R(z)
+        assert method.no_stability_function and method.no_stability_function in str(error)
+    else:
+        assert abs(value) == pytest.approx(float(method.amplification(0.5j)))
+
+
+def test_old_import_paths_are_the_new_modules():
+    import resode.stability
+    from resode.config import TrainConfig as OldConfig
+    from resode.runs import evaluate_run as old_evaluate_run
+    from resode.train import train as old_train
+
+    import resode.analysis
+    import resode.training.loop
+
+    assert resode.stability is resode.analysis
+    assert (OldConfig, old_train, old_evaluate_run) == (TrainConfig, train, evaluate_run)
+    assert resode.training.loop.__spec__.name == "resode.training.loop"
+
+
+@pytest.mark.parametrize("name", ["peaks_hamiltonian_v0", "digits_conv_v0"])
+def test_run_directories_written_by_resode_0_1_still_load_and_resume(tmp_path, name):
+    run = tmp_path / name
+    shutil.copytree(DATA / name, run)
+    stored = json.loads((run / "metrics.json").read_text())
+    (result,) = evaluate_run(run)
+    assert result["test_accuracy"] == pytest.approx(stored["test_accuracy"], abs=1e-6)
+    model, _ = load_run(run)
+    assert math.isfinite(float(model.head.weight.detach().sum()))
+    config = read_config(run)
+    longer = dataclasses.replace(config, epochs=config.epochs)
+    metrics = train(longer, run, resume=True, progress=False)  # nothing left: same numbers
+    assert metrics["test_accuracy"] == pytest.approx(stored["test_accuracy"], abs=1e-6)
