@@ -20,7 +20,8 @@ class Classification:
     headline = "accuracy"
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Softmax cross-entropy; output (batch, classes), target (batch,) class indices."""
+        """Softmax cross-entropy; output (batch, classes, *spatial), target (batch, *spatial)
+        class indices (no spatial dims for classification, pixel-wise for segmentation)."""
         return F.cross_entropy(output, target)
 
     def metrics(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
@@ -48,13 +49,11 @@ class Regression:
         }
 
 
-class Segmentation:
+class Segmentation(Classification):
+    """Classification of every pixel (the loss is pixel-wise cross-entropy)."""
+
     name = "segmentation"
     headline = "miou"
-
-    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Pixel-wise cross-entropy; output (batch, classes, *spatial), target (batch, *spatial)."""
-        return F.cross_entropy(output, target)
 
     def metrics(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
         classes = output.shape[1]

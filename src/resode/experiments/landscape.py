@@ -148,29 +148,32 @@ def run(
     }
     surfaces: dict[int, dict[str, np.ndarray]] = {}
     for n in steps:
-        objective = _train_and_test_objectives(thetas, inputs, targets, n)
-        difference = (objective["train"] - objective["test"]).abs()
-        entry = {}
-        for name, values in objective.items():
-            best = int(torch.argmin(values))
-            entry[f"argmin_{name}"] = [float(thetas[best, 0]), float(thetas[best, 1])]
-            entry[f"min_{name}"] = float(values[best])
-        entry["objective_at_1_1"] = {
-            name: float(landscape_objective(reference, inputs[name], targets[name], T_FINAL, n)[0])
-            for name in ("train", "test")
-        }
-        entry["max_abs_train_test_diff"] = float(difference.max())
-        surfaces[n] = {
-            name: values.reshape(grid, grid).numpy() for name, values in objective.items()
-        }
-        surfaces[n]["diff"] = difference.reshape(grid, grid).numpy()
-        entry["local_minima"] = strict_local_minima(surfaces[n]["train"])
-        entry["euler_stable_fraction"] = _euler_stable_fraction(thetas, T_FINAL / n)
-        result[f"N={n}"] = entry
+        result[f"N={n}"], surfaces[n] = _at_depth(n, thetas, inputs, targets, reference, grid)
 
     write_json(out / "landscape.json", result)
     _plot(out / "landscape.png", axis.numpy(), surfaces, result)
     return result
+
+
+def _at_depth(n: int, thetas, inputs: dict, targets: dict, reference, grid: int):
+    """The numbers of the landscape at N = n steps, and its surfaces (train, test, diff)."""
+    objective = _train_and_test_objectives(thetas, inputs, targets, n)
+    difference = (objective["train"] - objective["test"]).abs()
+    entry = {}
+    for name, values in objective.items():
+        best = int(torch.argmin(values))
+        entry[f"argmin_{name}"] = [float(thetas[best, 0]), float(thetas[best, 1])]
+        entry[f"min_{name}"] = float(values[best])
+    entry["objective_at_1_1"] = {
+        name: float(landscape_objective(reference, inputs[name], targets[name], T_FINAL, n)[0])
+        for name in ("train", "test")
+    }
+    entry["max_abs_train_test_diff"] = float(difference.max())
+    surface = {name: values.reshape(grid, grid).numpy() for name, values in objective.items()}
+    surface["diff"] = difference.reshape(grid, grid).numpy()
+    entry["local_minima"] = strict_local_minima(surface["train"])
+    entry["euler_stable_fraction"] = _euler_stable_fraction(thetas, T_FINAL / n)
+    return entry, surface
 
 
 def _plot(path: Path, axis: np.ndarray, surfaces: dict, result: dict) -> None:

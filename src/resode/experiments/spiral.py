@@ -65,14 +65,7 @@ def run(
     reference_radius = reference.norm(dim=2).numpy()
     amplification = abs(complex(1 + h * a, h * ROTATION))
 
-    per_start = {}
-    for index, start in enumerate(STARTS):
-        per_start[f"start=({start[0]:g},{start[1]:g})"] = {
-            "initial_radius": float(euler_radius[0, index]),
-            "euler_final_radius": float(euler_radius[-1, index]),
-            "reference_final_radius": float(reference_radius[-1, index]),
-            "euler_max_radius": float(euler_radius[:, index].max()),
-        }
+    per_start = _radii_per_start(euler_radius, reference_radius)
     first = per_start["start=(1,1)"]
     result = {
         "a": a,
@@ -92,6 +85,19 @@ def run(
     times = h * np.arange(steps + 1)
     _plot(out / "spiral.png", euler.numpy(), reference.numpy(), times, result)
     return result
+
+
+def _radii_per_start(euler_radius: np.ndarray, reference_radius: np.ndarray) -> dict:
+    """Initial, final and largest radius of each start's Euler path, final of the reference."""
+    per_start = {}
+    for index, start in enumerate(STARTS):
+        per_start[f"start=({start[0]:g},{start[1]:g})"] = {
+            "initial_radius": float(euler_radius[0, index]),
+            "euler_final_radius": float(euler_radius[-1, index]),
+            "reference_final_radius": float(reference_radius[-1, index]),
+            "euler_max_radius": float(euler_radius[:, index].max()),
+        }
+    return per_start
 
 
 def _plot(
