@@ -79,7 +79,8 @@ BAD_TRAIN = [
     ),
     (
         ["--integrator", "rk5"],
-        "unknown integrator 'rk5'; choose one of: euler, heun, imex, leapfrog, rk3, rk4, verlet",
+        "unknown integrator 'rk5'; choose one of: "
+        "euler, heun, imex, leapfrog, plain, rk3, rk4, verlet",
     ),
     (
         ["--activation", "gelu"],
@@ -115,7 +116,7 @@ def test_bad_input_exit_code_in_a_subprocess(tmp_path):
     assert done.returncode == 2
     assert (
         done.stderr.strip() == "resode: error: unknown integrator 'rk5'; choose one of: "
-        "euler, heun, imex, leapfrog, rk3, rk4, verlet"
+        "euler, heun, imex, leapfrog, plain, rk3, rk4, verlet"
     )
 
 

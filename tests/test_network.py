@@ -127,7 +127,7 @@ def test_resnet_rejects_bad_input(x, message):
         (
             dict(integrator="rk5"),
             "unknown integrator 'rk5'; choose one of: "
-            "euler, heun, imex, leapfrog, rk3, rk4, verlet",
+            "euler, heun, imex, leapfrog, plain, rk3, rk4, verlet",
         ),
         (
             dict(dynamics="x"),

@@ -68,6 +68,15 @@ def _healthy(y: torch.Tensor, bound: float) -> bool:
 
 def _explain(block, unit: int, step: int, y, following, bound: float) -> StabilityError:
     """Build the error for a blow-up in step ``step`` (from Y_step = y to Y_{step+1})."""
+    largest = float(following.abs().nan_to_num(nan=math.inf).max())
+    what = "non-finite values" if not math.isfinite(largest) else f"|Y| = {largest:.3g} > {bound:g}"
+    if not block.integrator.discretizes_ode:
+        message = (
+            f"forward propagation blew up in unit {unit}, layer {step + 1} of {block.steps} "
+            f"({what}): a plain network has no step size to reduce; a residual network with "
+            "stable dynamics (antisymmetric or parabolic) avoids growth by construction"
+        )
+        return StabilityError(message, unit, step + 1, {"integrator": block.integrator.name})
     dynamics = copy.deepcopy(block.dynamics).double()
     parameters = dynamics.stage_parameters(block.steps, block.stage_offsets)[step][0]
     eigenvalues = torch.linalg.eigvals(jacobian(dynamics, y.double(), parameters))
@@ -76,7 +85,6 @@ def _explain(block, unit: int, step: int, y, following, bound: float) -> Stabili
     verdict, advice = advice_for(spectra, block.integrator.name, dynamics)
     radius = float(finite.abs().max()) if finite.numel() else math.inf
     safe = advice["max_stable_step"][block.integrator.name]
-    largest = float(following.abs().nan_to_num(nan=math.inf).max())
     details = {
         "h": block.h,
         "h_lambda_max": block.h * radius,
@@ -86,7 +94,6 @@ def _explain(block, unit: int, step: int, y, following, bound: float) -> Stabili
         "advice": verdict,
         "steps_needed": advice["steps_needed"],
     }
-    what = "non-finite values" if not math.isfinite(largest) else f"|Y| = {largest:.3g} > {bound:g}"
     message = (
         f"forward propagation blew up in unit {unit}, step {step + 1} of {block.steps} ({what}): "
         f"h·|λ|max = {block.h * radius:.3g} with h = {block.h:.3g}, while the largest stable step "

@@ -95,7 +95,11 @@ def advice_for(spectra: TrajectorySpectra, integrator_name: str, dynamics=None) 
 
     Compares every integrator that applies to ``dynamics`` (all first-order ones if None).
     """
-    candidates = [name for name, method in INTEGRATORS.items() if method.supports(dynamics)]
+    candidates = [
+        name
+        for name, method in INTEGRATORS.items()
+        if method.discretizes_ode and method.supports(dynamics)
+    ]
     if integrator_name not in candidates:
         candidates.append(integrator_name)
     safe = {

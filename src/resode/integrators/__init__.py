@@ -10,6 +10,7 @@ from .base import ImplicitField, Integrator, ReversibleIntegrator, SplitField
 from .explicit import ExplicitRungeKutta
 from .imex import ImexEuler
 from .leapfrog import TwoStepLeapfrog
+from .plain import LayerMap
 from .registry import INTEGRATORS, get_integrator
 from .tableau import EULER, HEUN, RK3, RK4, ButcherTableau
 from .vector_field import integrate
@@ -26,6 +27,7 @@ __all__ = [
     "ImexEuler",
     "ImplicitField",
     "Integrator",
+    "LayerMap",
     "ReversibleIntegrator",
     "SplitField",
     "StormerVerlet",

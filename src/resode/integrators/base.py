@@ -87,6 +87,8 @@ class Integrator(ABC):
     """Judged on the spectrum of the explicit part of an :class:`ImplicitField` (IMEX)."""
     no_stability_function: str = ""
     """Why the method has no single R(z) (empty when it has one)."""
+    discretizes_ode: bool = True
+    """False for the plain network's layer map, which has no step size, order or region."""
 
     @property
     def reversible(self) -> bool:

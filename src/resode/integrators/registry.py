@@ -7,6 +7,7 @@ from .base import Integrator
 from .explicit import ExplicitRungeKutta
 from .imex import ImexEuler
 from .leapfrog import TwoStepLeapfrog
+from .plain import LayerMap
 from .tableau import EULER, HEUN, RK3, RK4
 from .verlet import StormerVerlet
 
@@ -15,9 +16,10 @@ INTEGRATORS: dict[str, Integrator] = {
     "leapfrog": TwoStepLeapfrog(),
     "verlet": StormerVerlet(),
     "imex": ImexEuler(),
+    "plain": LayerMap(),
 }
 
 
 def get_integrator(name: str) -> Integrator:
-    """Look up an integrator by name: euler, heun, rk3, rk4, leapfrog, verlet, imex."""
+    """Look up an integrator by name: euler, heun, rk3, rk4, leapfrog, verlet, imex, plain."""
     return INTEGRATORS[check_choice("integrator", name, INTEGRATORS)]

@@ -31,10 +31,15 @@ def integrate(
     T = check_positive("T", T)
     steps = check_int("steps", steps)
     integrator = get_integrator(method)
-    if integrator.needs is not None:
+    if integrator.needs is not None or not integrator.discretizes_ode:
+        why = (
+            f"needs {integrator.needs.description} dynamics and works inside an ODEBlock"
+            if integrator.needs is not None
+            else "is the layer map of a plain network, not a time integrator"
+        )
         raise ResodeError(
-            f"method {method!r} needs {integrator.needs.description} dynamics and works inside "
-            "an ODEBlock; integrate takes first-order methods (euler, heun, rk3, rk4, leapfrog)"
+            f"method {method!r} {why}; integrate takes first-order methods "
+            "(euler, heun, rk3, rk4, leapfrog)"
         )
     h = T / steps
 

@@ -16,7 +16,7 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from ..errors import check_int, check_tensor
+from ..errors import ResodeError, check_int, check_tensor
 from ..gradients import check_memory, solve
 from ..integrators import get_integrator
 from .dynamics import DYNAMICS, Dynamics
@@ -78,7 +78,13 @@ class ODEBlock(nn.Module):
 
     @steps.setter
     def steps(self, value: int) -> None:
-        self._steps = check_int("steps", value)
+        value = check_int("steps", value)
+        if value != self._steps and not self.integrator.discretizes_ode:
+            raise ResodeError(
+                f"a plain network has one weight set per layer and no step size: its depth "
+                f"{self._steps} cannot change to {value} (residual networks can)"
+            )
+        self._steps = value
 
     @property
     def h(self) -> float:

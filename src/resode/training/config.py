@@ -26,6 +26,8 @@ from ..errors import (
 from ..model.spec import BlockSpec, block_setting
 from ..tasks import TASKS
 
+NETWORKS = {"ode": None, "resnet": "euler", "plain": "plain"}
+"""The kinds of network, and the integrator each one fixes (None: the one chosen)."""
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "cosine", "step")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -52,6 +54,12 @@ class TrainConfig:
     """
 
     data: str = setting("peaks", "dataset", choices=DATASETS, label="dataset")
+    network: str = setting(
+        "ode",
+        "ode: Y + h f(Y), h = T/steps with the chosen integrator; resnet: Y + f(Y), h = 1 "
+        "(euler, T = steps); plain: f(Y), no skip connection",
+        choices=NETWORKS,
+    )
     dynamics: str = block_setting("dynamics")
     integrator: str = block_setting("integrator")
     activation: str = block_setting("activation")
@@ -112,6 +120,7 @@ class TrainConfig:
         check_settings(self, [name for name in _names(TrainConfig) if name not in BLOCK_FIELDS])
         self._validate_multilevel()
         self._validate_architecture()
+        self._validate_network()
         self.block_spec()  # the block's fields, and how they fit together
         return self
 
@@ -121,7 +130,32 @@ class TrainConfig:
         if steps is None:
             steps = self.steps[0] if isinstance(self.steps, list) else self.steps
         settings = {name: getattr(self, name) for name in BLOCK_FIELDS}
+        if NETWORKS.get(self.network) is not None:  # h = 1: T = steps, a fixed integrator
+            settings.update(integrator=NETWORKS[self.network], T=steps)
         return BlockSpec.of(**{**settings, "steps": steps, "kernel": kernel})
+
+    def unit_times(self, steps: int | list[int]) -> float | list[float]:
+        """T of each unit at depth ``steps``: ``T``, or the steps themselves (h = 1) for the
+        ``resnet`` and ``plain`` networks."""
+        if NETWORKS.get(self.network) is None:
+            return self.T
+        return [float(n) for n in steps] if isinstance(steps, list) else float(steps)
+
+    def _validate_network(self) -> None:
+        """``resnet`` and ``plain`` fix the integrator and h = 1: no --integrator, --T or
+        --multilevel of their own."""
+        fixed = NETWORKS[self.network]
+        if fixed is None:
+            return
+        defaults = TrainConfig.__dataclass_fields__
+        for name in ("integrator", "T"):
+            if getattr(self, name) not in (defaults[name].default, fixed):
+                raise ResodeError(
+                    f"network {self.network!r} fixes the integrator ({fixed}) and h = 1 "
+                    f"(T = steps): leave out {name}"
+                )
+        if self.multilevel is not None:
+            raise ResodeError(f"network {self.network!r} has h = 1: it takes no multilevel depths")
 
     def _validate_architecture(self) -> None:
         """Task, widths and steps must fit the dataset's task and kind."""

@@ -59,7 +59,7 @@ def build_model(config: TrainConfig, info: dict, level: int | None = None) -> Re
         info["out_features"],
         spatial_dims=spatial_dims,
         task=info["task"],
-        T=config.T,
+        T=config.unit_times(depth),
         steps=depth,
         spec=config.block_spec(kernel=f"conv{spatial_dims}d"),
     )
