@@ -5,6 +5,7 @@
     resode train --resume DIR
     resode evaluate DIR [--steps 8,16,32] [--json]
     resode stability DIR [--out DIR]
+    resode gradients DIR [--out DIR] [--samples 256] [--split train]
     resode experiment NAME|all [--out DIR] [--quick]
 
 Bad input ends with one line ``resode: error: …`` and exit code 2; a diverged training run
@@ -139,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     stability.add_argument("run", type=Path, metavar="RUN_DIR", help="run directory")
     stability.add_argument("--out", type=Path, help="where to write (default: RUN_DIR)")
     stability.add_argument("--samples", type=int, default=512, help="test inputs analysed")
+    _add_gradients_command(commands)
 
     experiment = commands.add_parser("experiment", help="reproduce an experiment of the lecture")
     experiment.add_argument("name", help=f"experiment: {_choices(EXPERIMENTS)}|all")
@@ -148,7 +150,36 @@ def build_parser() -> argparse.ArgumentParser:
     experiment.add_argument("--scale", type=float, help="landscape: scale s of the inputs")
     experiment.add_argument("--seed", type=int, help="random seed")
     experiment.add_argument("--quick", action="store_true", help="reduced size (seconds)")
+    experiment.add_argument("--full", action="store_true", help="full size where it differs")
     return parser
+
+
+def _add_gradients_command(commands) -> None:
+    gradients = commands.add_parser(
+        "gradients", help="gradients through depth of a run, at initialization and trained"
+    )
+    gradients.add_argument("run", type=Path, metavar="RUN_DIR", help="run directory")
+    gradients.add_argument("--out", type=Path, help="where to write (default: RUN_DIR)")
+    gradients.add_argument("--samples", type=int, default=256, help="examples of the batch")
+    gradients.add_argument("--split", default="train", help="train|val|test (default: train)")
+
+
+def _run_gradients(args: argparse.Namespace) -> int:
+    from .errors import check_int
+    from .training.runs import gradients_of_run
+
+    samples = check_int("samples", args.samples)
+    report = gradients_of_run(args.run, args.out, samples=samples, split=args.split)
+    for name in ("initial", "trained"):
+        for index, unit in enumerate(report[name]):
+            where = f" unit {index}" if len(report[name]) > 1 else ""
+            print(
+                f"{name}{where}: ‖∂E/∂Y_0‖/‖∂E/∂Y_N‖ = {unit['state_ratio_first_last']:.3g}, "
+                f"‖∂E/∂θ_first‖/‖∂E/∂θ_last‖ = {unit['weight_ratio_first_last']:.3g}"
+            )
+    out = args.out or args.run
+    print(f"wrote {out / 'gradients.json'} and {out / 'gradients.png'}")
+    return 0
 
 
 def _default_out(data: str) -> Path:
@@ -296,6 +327,8 @@ def _run_experiment(args: argparse.Namespace) -> int:
     }
     if args.quick:
         options["quick"] = True
+    if args.full:
+        options["full"] = True
     if "steps" in options:
         options["steps"] = tuple(options["steps"])
     result = run_experiment(args.name, args.out, **options)
@@ -309,6 +342,7 @@ COMMANDS = {
     "train": _run_train,
     "evaluate": _run_evaluate,
     "stability": _run_stability,
+    "gradients": _run_gradients,
     "experiment": _run_experiment,
 }
 

@@ -196,3 +196,27 @@ def plot_depth(results: list[dict], metric: str, config, path: str | Path) -> No
     )
     axes.legend(fontsize=8)
     save_figure(figure, path)
+
+
+def plot_depth_gradients(report: dict, config, path: str | Path) -> None:
+    """‖∂E/∂Y_l‖ and ‖∂E/∂θ_l‖ against the layer l, at initialization and trained."""
+    figure, (states, weights) = plt.subplots(1, 2, figsize=(10, 4))
+    for name, style in (("initial", "--"), ("trained", "-")):
+        for index, unit in enumerate(report[name]):
+            label = f"{name}" + (f", unit {index}" if len(report[name]) > 1 else "")
+            states.plot(unit["state_norms"], style, marker=".", label=label)
+            weights.plot(unit["weight_norms"], style, marker=".", label=label)
+    for axes, what in ((states, "‖∂E/∂Y_l‖ (state l)"), (weights, "‖∂E/∂θ_l‖ (weight set l)")):
+        axes.set_yscale("log")
+        axes.set_xlabel("layer l")
+        axes.set_ylabel(what)
+        axes.legend(fontsize=8)
+    network = "plain" if config.network == "plain" else f"{config.dynamics} + {config.integrator}"
+    if config.network == "resnet":
+        network = f"{config.dynamics} residual, h = 1"
+    figure.suptitle(
+        f"{config.data}: {network}, N = {config.steps}; gradients through depth on "
+        f"{report['examples']} {report['split']} examples",
+        fontsize=9,
+    )
+    save_figure(figure, path)

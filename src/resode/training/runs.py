@@ -5,13 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..data import Dataset, load_dataset
-from ..errors import ResodeError, RunDirectoryError
+from ..errors import ResodeError, RunDirectoryError, check_choice
 from ..files import read_json, read_tensors
 from ..model.resnet import ResNet
 from .config import DTYPES
 from .evaluation import final_metrics
 from .factory import build_model, model_info, resolve_device
 from .state import MODEL, model_level, read_config
+
+SPLITS = ("train", "val", "test")
 
 
 def load_run(run: str | Path, device: str = "cpu") -> tuple[ResNet, Dataset]:
@@ -110,4 +112,42 @@ def analyze_run(run: str | Path, out: str | Path | None = None, samples: int = 5
                 y = model.connectors[index](block(y))
     report = {**reports[0], "units": reports}
     write_json(out / "stability.json", report)
+    return report
+
+
+def initial_model(run: str | Path, device: str = "cpu"):
+    """The network of a run as training started it: the same seed, data and construction, so
+    the same initial weights (at the first level of a multilevel run)."""
+    import torch
+
+    config = read_config(run)
+    torch.manual_seed(config.seed)
+    dataset = load_dataset(config.data, seed=config.seed, **config.dataset_options())
+    dtype = DTYPES[config.dtype]
+    model = build_model(config, model_info(dataset), level=0).to(dtype=dtype)
+    return model.to(resolve_device(device))
+
+
+def gradients_of_run(
+    run: str | Path, out: str | Path | None = None, samples: int = 256, split: str = "train"
+) -> dict:
+    """‖∂E/∂Y_l‖ and ‖∂E/∂θ_l‖ of every unit at initialization and for the trained weights,
+    on up to ``samples`` examples of ``split``; writes ``gradients.json`` and ``gradients.png``
+    into ``out`` (default: the run directory)."""
+    from ..analysis.depth import depth_gradients
+    from ..files import write_json
+    from ..plots import plot_depth_gradients
+    from ..tasks import get_task
+
+    model, dataset = load_run(run)
+    x, y = (part[:samples] for part in dataset.split(check_choice("split", split, SPLITS)))
+    loss = get_task(dataset.task).loss
+    report = {"split": split, "examples": len(x)}
+    for name, network in (("initial", initial_model(run)), ("trained", model)):
+        network.train()  # batch statistics as in training
+        report[name] = [unit.to_dict() for unit in depth_gradients(network, x, y, loss)]
+    out = Path(run) if out is None else Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "gradients.json", report)
+    plot_depth_gradients(report, read_config(run), out / "gradients.png")
     return report
