@@ -34,9 +34,7 @@ class ODEBlock(nn.Module):
         width: number of features (dense) or channels (convolutional) n.
         spec: a :class:`~resode.model.spec.BlockSpec`; default: its defaults.
         **options: fields of :class:`~resode.model.spec.BlockSpec` to set or override, e.g.
-            ``T=4.0, steps=16, dynamics="hamiltonian", integrator="verlet"``: ``dynamics``,
-            ``integrator``, ``activation``, ``T``, ``steps``, ``grid``, ``interp``, ``gamma``,
-            ``init_std``, ``kernel``, ``kernel_size``, ``norm``, ``memory``.
+            ``T=4.0, steps=16, dynamics="hamiltonian", integrator="verlet"``.
     """
 
     def __init__(self, width: int, spec: BlockSpec | None = None, **options) -> None:
