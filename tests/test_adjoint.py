@@ -1,5 +1,7 @@
 """The ``adjoint`` memory mode: the continuous adjoint gradient against the exact one."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -110,3 +112,35 @@ def test_adjoint_refuses_other_integrators_in_one_line(integrator):
     with pytest.raises(ResodeError, match="memory='adjoint' needs an explicit Runge–Kutta") as info:
         ODEBlock(3, dynamics=dynamics, integrator=integrator, memory="adjoint")
     assert "\n" not in str(info.value) and "euler, heun, rk3, rk4" in str(info.value)
+
+
+def test_cli_refuses_adjoint_with_leapfrog_in_one_line(tmp_path, capsys):
+    from resode.cli import main
+
+    args = ["train", "--integrator", "leapfrog", "--memory", "adjoint", "--out", str(tmp_path)]
+    assert main(args) == 2
+    error = capsys.readouterr().err.strip()
+    assert "memory='adjoint' needs an explicit Runge–Kutta integrator" in error
+    assert "\n" not in error
+
+
+def test_control_experiment_quick(tmp_path):
+    from resode.experiments import run_experiment
+
+    result = run_experiment("control", tmp_path, quick=True)
+    stored = json.loads((tmp_path / "control.json").read_text())
+    assert stored["convergence"]["integrators"]["rk3"]["slope"] == pytest.approx(3.0, abs=0.3)
+    for name in ("control-gradients.png", "control-training.png", "control-memory.png"):
+        assert (tmp_path / name).stat().st_size > 10_000
+    per = result["dynamics"]["dynamics"]  # forward-contracting dynamics rebuild Y0 worst
+    assert (
+        per["damped"]["reconstruction_error"][-1]
+        > 10 * per["antisymmetric"]["reconstruction_error"][-1]
+    )
+    modes = result["memory"]["modes"]
+    adjoint, stored_mode = modes["adjoint (rk4)"], modes["store (rk4)"]
+    assert adjoint["saved_megabytes"][0] == adjoint["saved_megabytes"][-1]
+    assert adjoint["saved_megabytes"][-1] * 20 < stored_mode["saved_megabytes"][-1]
+    assert set(result["training"]["runs"]) == {
+        "store N=4", "adjoint N=4", "store N=16", "adjoint N=16"
+    }  # fmt: skip
