@@ -23,6 +23,7 @@ EXPERIMENTS = (
     "generalization",
     "stiff",
     "depth",
+    "control",
 )
 
 

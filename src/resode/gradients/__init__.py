@@ -8,8 +8,10 @@ forward; they differ in what they keep for the backward pass:
   start of segments of ⌈√N⌉ steps, recomputes each segment in the backward pass (O(√N)).
 - ``reversible`` (:class:`~resode.gradients.reversible.Reversible`): keeps only the final
   carry and rebuilds every earlier one with the integrator's exact inverse step (O(1) in N).
+- ``adjoint`` (:class:`~resode.gradients.adjoint.Adjoint`): keeps only Y_N and integrates the
+  continuous adjoint equations backward (O(1) in N) — an *approximation* of the gradient.
 
-All three give the exact gradient of the discrete network (up to rounding), unlike the
+The first three give the exact gradient of the discrete network (up to rounding), unlike the
 continuous adjoint method. Without autograd (``torch.no_grad``) every mode simply runs.
 """
 
@@ -19,22 +21,24 @@ import torch
 
 from ..errors import ResodeError, check_choice
 from ..integrators import INTEGRATORS, Integrator
+from .adjoint import Adjoint, adjoint_sweep
 from .base import GradientMode, Store
 from .recompute import Recompute
 from .reversible import Reversible
 
 MEMORY_MODES: dict[str, GradientMode] = {
-    mode.name: mode for mode in (Store(), Recompute(), Reversible())
+    mode.name: mode for mode in (Store(), Recompute(), Reversible(), Adjoint())
 }
 
 
 def check_memory(memory: str, integrator: Integrator) -> str:
-    """Validate a memory mode for an integrator (``reversible`` needs a reversible one)."""
+    """Validate a memory mode for an integrator (``reversible`` needs a reversible one,
+    ``adjoint`` an explicit Runge–Kutta one)."""
     mode = MEMORY_MODES[check_choice("memory mode", memory, MEMORY_MODES)]
     if not mode.fits(integrator):
         names = ", ".join(name for name, method in INTEGRATORS.items() if mode.fits(method))
         raise ResodeError(
-            f"memory={memory!r} needs a {memory} integrator ({names}); "
+            f"memory={memory!r} needs {mode.requirement} ({names}); "
             f"{integrator.name!r} is not: use memory='checkpoint' instead"
         )
     return memory
@@ -47,4 +51,4 @@ def solve(memory: str, integrator: Integrator, field, y0: torch.Tensor, h: float
     return mode.solve(integrator, field, y0, h, plan, grids)
 
 
-__all__ = ["MEMORY_MODES", "GradientMode", "check_memory", "solve"]
+__all__ = ["MEMORY_MODES", "GradientMode", "adjoint_sweep", "check_memory", "solve"]

@@ -14,6 +14,8 @@ class GradientMode(ABC):
     """A way to run the step loop so that backpropagation can get through it."""
 
     name: str = ""
+    requirement: str = "any integrator"
+    """What :meth:`fits` asks of the integrator, for error messages."""
 
     def fits(self, integrator: Integrator) -> bool:
         """Whether this mode can differentiate through ``integrator``."""

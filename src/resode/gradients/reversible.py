@@ -17,6 +17,7 @@ from .base import GradientMode
 
 class Reversible(GradientMode):
     name = "reversible"
+    requirement = "a reversible integrator"
 
     def fits(self, integrator) -> bool:
         return isinstance(integrator, ReversibleIntegrator)

@@ -62,7 +62,7 @@ class ODEBlock(nn.Module):
 
     @property
     def memory(self) -> str:
-        """``store``, ``checkpoint`` or ``reversible``; settable."""
+        """``store``, ``checkpoint``, ``reversible`` or ``adjoint``; settable."""
         return self._memory
 
     @memory.setter

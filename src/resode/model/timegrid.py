@@ -40,6 +40,13 @@ class StagePlan:
     grid_size: int
     lower: tuple[int, ...]
     fraction: tuple[float, ...]
+    intervals: int = 1
+    interp: str = "constant"
+
+    def at_offsets(self, offsets: tuple[float, ...]) -> StagePlan:
+        """The plan of the same steps and grid for other stage offsets (e.g. 1 − c_i for a
+        step taken backward from t_{l+1})."""
+        return stage_plan(len(self.stage_source), tuple(offsets), self.intervals, self.interp)
 
     def sample(self, values: torch.Tensor) -> list[torch.Tensor]:
         """Grid entries followed by the interpolated points, each of shape values.shape[1:]."""
@@ -106,7 +113,7 @@ def stage_plan(steps: int, offsets: tuple[float, ...], intervals: int, interp: s
                     fraction.append(position - k)
                 row.append(grid_size + fractional_index[key])
         sources.append(tuple(row))
-    return StagePlan(tuple(sources), grid_size, tuple(lower), tuple(fraction))
+    return StagePlan(tuple(sources), grid_size, tuple(lower), tuple(fraction), intervals, interp)
 
 
 class TimeParameter(nn.Module):

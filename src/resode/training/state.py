@@ -108,7 +108,7 @@ def read_checkpoint(out: Path, config: TrainConfig) -> tuple[dict, dict]:
     tensors, state = read_tensors(out / CHECKPOINT)
     if not isinstance(state, dict) or "epoch" not in state:
         raise RunDirectoryError(f"{out / CHECKPOINT} holds no training state")
-    if state.get("config") != config.to_dict():
+    if not _same_config(state.get("config"), config):
         raise RunDirectoryError(
             f"{out / CHECKPOINT} belongs to another config than {out / CONFIG}; refusing to resume"
         )
@@ -116,6 +116,15 @@ def read_checkpoint(out: Path, config: TrainConfig) -> tuple[dict, dict]:
     if not isinstance(level, int) or not 0 <= level < len(config.levels()):
         raise RunDirectoryError(f"{out / CHECKPOINT} names an unknown level {level!r}")
     return tensors, state
+
+
+def _same_config(stored, config: TrainConfig) -> bool:
+    """Whether a checkpoint's stored config is ``config`` (fields added since it was written
+    take their defaults)."""
+    try:
+        return isinstance(stored, dict) and TrainConfig.from_dict(stored) == config
+    except (ResodeError, TypeError):
+        return False
 
 
 def restore_checkpoint(

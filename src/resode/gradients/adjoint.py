@@ -1,0 +1,132 @@
+"""The ``adjoint`` memory mode: optimize-then-discretize, the continuous adjoint method.
+
+**An approximation of the network's gradient**, not its exact gradient: the other modes
+differentiate the discrete network (discretize-then-optimize); this one discretizes the
+continuous adjoint equations instead, as neural-ODE libraries do. In s = T − t, from t = T:
+
+    dỸ/ds = −f(Ỹ, θ(T − s)),     Ỹ(0) = Y_N          (the states, rebuilt backward)
+    dλ/ds =  (∂f/∂Y)ᵀ λ,          λ(0) = ∂L/∂Y_N       (the adjoint)
+    dg/ds =  (∂f/∂θ)ᵀ λ,          g(0) = 0             ∂L/∂θ ≈ g(T),  ∂L/∂Y_0 ≈ λ(T)
+
+stepped by the same explicit Runge–Kutta method with the same N steps (stage i of the step
+back over [t_l, t_{l+1}] at t_{l+1} − c_i h) through the one step loop, ``integrator.run``,
+on the pair [Ỹ, λ] along dim 1. g never feeds back, so its Runge–Kutta update
+h Σ_i b_i r_i is added into the weight grids stage by stage (r_i mapped onto the grid rows
+that θ at stage i is sampled from). Each stage costs one evaluation of f and one
+vector–Jacobian product; nothing is kept per step (activation memory O(1) in N).
+
+The gradient error is O(h^p) for a method of order p where the backward reconstruction is
+stable; for dynamics that are stable forward (parabolic, damped: Re λ(J) < 0) the backward
+ODE −f is unstable, Ỹ_0 drifts from Y_0 and the gradient with it.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..integrators import ExplicitRungeKutta
+from ..model.timegrid import StagePlan
+from .base import GradientMode
+
+
+class Adjoint(GradientMode):
+    name = "adjoint"
+    requirement = "an explicit Runge–Kutta integrator"
+
+    def fits(self, integrator) -> bool:
+        return isinstance(integrator, ExplicitRungeKutta)
+
+    def solve(self, integrator, field, y0, h, plan, grids):
+        return _AdjointSolve.apply(integrator, field, h, plan, y0, *grids)
+
+
+class _AdjointSolve(torch.autograd.Function):
+    """Forward: Y_N without a graph. Backward: :func:`adjoint_sweep` from (Y_N, ∂L/∂Y_N)."""
+
+    @staticmethod
+    def forward(ctx, integrator, field, h, plan, y0, *grids):
+        with torch.no_grad():
+            y_final = integrator.solve(field, y0, h, plan.stage_parameters(grids))
+        ctx.integrator, ctx.field, ctx.h, ctx.plan = integrator, field, h, plan
+        ctx.save_for_backward(y_final, *grids)
+        return y_final
+
+    @staticmethod
+    def backward(ctx, grad_final):
+        y_final, *grids = ctx.saved_tensors
+        wanted = [ctx.needs_input_grad[5 + c] for c in range(len(grids))]
+        _, y0_grad, grid_grads = adjoint_sweep(
+            ctx.integrator, ctx.field, y_final, grad_final, ctx.h, ctx.plan, grids, wanted
+        )
+        return (None, None, None, None, y0_grad, *grid_grads)
+
+
+def adjoint_sweep(
+    integrator: ExplicitRungeKutta,
+    field,
+    y_final: torch.Tensor,
+    grad_final: torch.Tensor,
+    h: float,
+    plan: StagePlan,
+    grids,
+    wanted=None,
+) -> tuple[torch.Tensor, torch.Tensor, list]:
+    """Integrate the adjoint system from t = T back to 0 with the forward method and steps.
+
+    ``y_final``, ``grad_final``: Y_N and ∂L/∂Y_N, shape (batch, width, …); ``grids``: the
+    weight grids the forward sampled through ``plan``. Returns (Ỹ_0, λ_0 ≈ ∂L/∂Y_0, one
+    gradient per grid, shaped like it, None where ``wanted[c]`` is false).
+    """
+    grids = [grid.detach() for grid in grids]
+    wanted = [True] * len(grids) if wanted is None else wanted
+    grid_grads = [torch.zeros_like(g) if w else None for g, w in zip(grids, wanted)]
+    back = plan.at_offsets(tuple(1.0 - c for c in integrator.stage_offsets))
+    with torch.no_grad():
+        sampled = back.stage_parameters(grids)
+        weights = [h * b for b in integrator.tableau.b]
+        steps = [
+            [(p, s, w) for p, s, w in zip(sampled[l], back.stage_source[l], weights)]
+            for l in reversed(range(len(sampled)))
+        ]
+        augmented = _AdjointField(field, y_final.shape[1], back, grid_grads)
+        pair = torch.cat([y_final.detach(), grad_final.to(y_final.dtype)], dim=1)
+        (pair,) = integrator.run(augmented, (pair,), h, steps)
+    width = y_final.shape[1]
+    return pair[:, :width], pair[:, width:], grid_grads
+
+
+class _AdjointField:
+    """The field of the pair [Ỹ, λ] in s = T − t: [−f(Ỹ), (∂f/∂Y)ᵀλ], one f and one VJP per
+    stage; as a side effect adds h b_i (∂f/∂θ)ᵀλ into the grid gradients.
+
+    A stage's parameters are ``(θ tuple, grid source, h b_i)``.
+    """
+
+    def __init__(self, field, width: int, plan: StagePlan, grid_grads: list) -> None:
+        self.field, self.width, self.plan, self.grid_grads = field, width, plan, grid_grads
+
+    def __call__(self, pair: torch.Tensor, stage) -> torch.Tensor:
+        parameters, source, weight = stage
+        state, adjoint = pair[:, : self.width], pair[:, self.width :]
+        with torch.enable_grad():
+            state = state.detach().requires_grad_()
+            leaves = tuple(p.detach().requires_grad_() for p in parameters)
+            rate = self.field(state, leaves)
+            grads = torch.autograd.grad(rate, (state, *leaves), adjoint, allow_unused=True)
+        self._accumulate(source, weight, grads[1:])
+        state_grad = torch.zeros_like(state) if grads[0] is None else grads[0]
+        return torch.cat([-rate.detach(), state_grad], dim=1)
+
+    def _accumulate(self, source: int, weight: float, grads) -> None:
+        """Add weight · ∂(θ at ``source``) into the grid rows it is sampled from (lerp shares)."""
+        plan = self.plan
+        if source < plan.grid_size:
+            rows = ((source, weight),)
+        else:
+            j = source - plan.grid_size
+            rows = ((plan.lower[j], weight * (1 - plan.fraction[j])),
+                    (plan.lower[j] + 1, weight * plan.fraction[j]))  # fmt: skip
+        for buffer, grad in zip(self.grid_grads, grads):
+            if buffer is not None and grad is not None:
+                for k, share in rows:
+                    buffer[k].add_(grad, alpha=share)
