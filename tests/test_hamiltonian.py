@@ -8,6 +8,7 @@ import torch
 
 from resode import ODEBlock, ResNet, ResodeError, get_integrator, integrate
 from resode.analysis import max_stable_step, step_map_spectra, trajectory_spectra
+from resode.gradients import saved_activation_bytes
 
 REVERSIBLE = [
     ("hamiltonian", "verlet"),
@@ -70,23 +71,6 @@ def test_checkpoint_gradients_equal_stored_gradients_for_runge_kutta():
         torch.testing.assert_close(ours, reference, rtol=1e-12, atol=1e-13)
 
 
-def _saved_bytes(block, y0) -> int:
-    """Bytes autograd keeps for the backward pass (distinct storages, parameters excluded)."""
-    parameters = {p.untyped_storage().data_ptr() for p in block.parameters()}
-    storages = {}
-
-    def pack(tensor):
-        storage = tensor.untyped_storage()
-        if storage.data_ptr() not in parameters:
-            storages[storage.data_ptr()] = storage.nbytes()
-        return tensor
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        out = block(y0)
-    out.sum().backward()
-    return sum(storages.values())
-
-
 def test_reversible_memory_does_not_grow_with_depth():
     torch.manual_seed(2)
     y0 = torch.randn(64, 16, requires_grad=True)
@@ -95,7 +79,7 @@ def test_reversible_memory_does_not_grow_with_depth():
         for steps in (16, 256):
             block = ODEBlock(16, steps=steps, dynamics="hamiltonian", integrator="verlet")
             block.memory = memory
-            measured[memory, steps] = _saved_bytes(block, y0)
+            measured[memory, steps] = saved_activation_bytes(block, y0)
     assert measured["reversible", 256] == measured["reversible", 16]
     assert measured["store", 256] >= 12 * measured["store", 16]
     assert measured["reversible", 256] * 20 <= measured["store", 256]

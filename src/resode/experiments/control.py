@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from ..files import write_json
-from ..gradients import adjoint_sweep
+from ..gradients import adjoint_sweep, saved_activation_bytes
 from ..model.block import ODEBlock
 from ..training.config import TrainConfig
 from ..training.loop import train
@@ -155,23 +155,6 @@ def _training(out: Path, seed: int, quick: bool) -> dict:
     return result
 
 
-def _saved_bytes(block: ODEBlock, y0: torch.Tensor) -> int:
-    """Bytes autograd keeps for the backward pass (distinct storages, parameters excluded)."""
-    parameters = {p.untyped_storage().data_ptr() for p in block.parameters()}
-    storages = {}
-
-    def pack(tensor):
-        storage = tensor.untyped_storage()
-        if storage.data_ptr() not in parameters:
-            storages[storage.data_ptr()] = storage.nbytes()
-        return tensor
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        out = block(y0)
-    out.sum().backward()
-    return sum(storages.values())
-
-
 def _memory(seed: int, counts: tuple[int, ...], repeats: int = 3) -> dict:
     """Saved bytes and the median seconds of forward + backward: Hamiltonian, width 64,
     batch 256, float32, weights on 4 intervals (so only activations grow with N)."""
@@ -184,7 +167,7 @@ def _memory(seed: int, counts: tuple[int, ...], repeats: int = 3) -> dict:
             torch.manual_seed(seed)
             block = ODEBlock(64, steps=steps, dynamics="hamiltonian", integrator=integrator,
                              grid=4, memory=memory)  # fmt: skip
-            row["saved_megabytes"].append(_saved_bytes(block, y0) / 2**20)
+            row["saved_megabytes"].append(saved_activation_bytes(block, y0) / 2**20)
             times = []
             for _ in range(repeats):
                 started = time.perf_counter()

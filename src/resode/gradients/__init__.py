@@ -22,7 +22,7 @@ import torch
 from ..errors import ResodeError, check_choice
 from ..integrators import INTEGRATORS, Integrator
 from .adjoint import Adjoint, adjoint_sweep
-from .base import GradientMode, Store
+from .base import GradientMode, Store, saved_activation_bytes
 from .recompute import Recompute
 from .reversible import Reversible
 
@@ -51,4 +51,11 @@ def solve(memory: str, integrator: Integrator, field, y0: torch.Tensor, h: float
     return mode.solve(integrator, field, y0, h, plan, grids)
 
 
-__all__ = ["MEMORY_MODES", "GradientMode", "adjoint_sweep", "check_memory", "solve"]
+__all__ = [
+    "MEMORY_MODES",
+    "GradientMode",
+    "adjoint_sweep",
+    "check_memory",
+    "saved_activation_bytes",
+    "solve",
+]

@@ -41,3 +41,21 @@ class Store(GradientMode):
 
     def solve(self, integrator, field, y0, h, plan, grids):
         return integrator.solve(field, y0, h, plan.stage_parameters(grids))
+
+
+def saved_activation_bytes(block: torch.nn.Module, y0: torch.Tensor) -> int:
+    """Bytes autograd keeps for the backward pass of ``block(y0)`` (distinct storages,
+    parameters excluded): what a memory mode saves. Runs one forward and backward pass."""
+    parameters = {p.untyped_storage().data_ptr() for p in block.parameters()}
+    storages = {}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in parameters:
+            storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        out = block(y0)
+    out.sum().backward()
+    return sum(storages.values())
