@@ -102,6 +102,7 @@ def plane(
     grid: int = 41,
     span: float = 1.0,
     seed: int = 0,
+    hessian_iterations: int = 20,
 ) -> dict:
     """E(θ + a d₁ + b d₂) on ``grid`` × ``grid`` points of [−span, span]², with roughness.
 
@@ -124,7 +125,7 @@ def plane(
     values = _evaluate(loss, points).reshape(grid, grid)
     seconds = time.perf_counter() - started
     started = time.perf_counter()
-    hessian = hessian_extremes(model, dataset, split, seed=seed)
+    hessian = hessian_extremes(model, dataset, split, hessian_iterations, seed)
     return {
         "kind": "plane",
         "split": split,
@@ -321,13 +322,22 @@ def draw_plane(axes, result: dict, title: str) -> object:
     return filled
 
 
+def loss_colorbar(figure, filled, axes, label: str) -> None:
+    """A colour bar for :func:`draw_plane`, ticks at the loss itself (log scale)."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    bar = figure.colorbar(filled, ax=axes, label=f"{label} (log scale)", shrink=0.85)
+    bar.locator = MaxNLocator(6)
+    bar.formatter = FuncFormatter(lambda value, _: f"{10**value:.3g}")
+    bar.update_ticks()
+
+
 def plot_plane(result: dict, title: str, path) -> None:
     """The plane's contour plot, one colour bar for log₁₀ of the loss."""
     from ..plots import plt, save_figure
 
     figure, axes = plt.subplots(figsize=(5.8, 5))
-    filled = draw_plane(axes, result, title)
-    figure.colorbar(filled, ax=axes, label=f"log₁₀ {result['split']} loss")
+    loss_colorbar(figure, draw_plane(axes, result, title), axes, f"{result['split']} loss")
     axes.legend(loc="upper right", fontsize=8)
     save_figure(figure, path)
 

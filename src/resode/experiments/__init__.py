@@ -22,6 +22,7 @@ EXPERIMENTS = (
     "paths",
     "generalization",
     "stiff",
+    "landscape-skip",
 )
 
 
@@ -37,7 +38,7 @@ def run_experiment(name: str, out: str | Path, **options) -> dict:
             chosen = {k: v for k, v in options.items() if k in shared}
             results[each] = run_experiment(each, out, **chosen)
         return results
-    module = importlib.import_module(f".{name}", __name__)
+    module = _module(name)
     accepted = _accepted_options(name)
     unknown = sorted(set(options) - accepted)
     if unknown:
@@ -52,9 +53,13 @@ def run_experiment(name: str, out: str | Path, **options) -> dict:
     return result
 
 
+def _module(name: str):
+    """The module of experiment ``name`` (``landscape-skip`` is ``landscape_skip``)."""
+    return importlib.import_module(f".{name.replace('-', '_')}", __name__)
+
+
 def _accepted_options(name: str) -> set[str]:
-    module = importlib.import_module(f".{name}", __name__)
-    parameters = inspect.signature(module.run).parameters
+    parameters = inspect.signature(_module(name).run).parameters
     return {p for p in parameters if p != "out"}
 
 
