@@ -143,10 +143,10 @@ def plane(
 def segment(
     model_a: nn.Module, model_b: nn.Module, dataset: Dataset, split: str = "test", grid: int = 41
 ) -> dict:
-    """E((1 − α) θ_A + α θ_B): ``grid`` points on [0, 1] and the same spacing a quarter past
-    both ends; ``barrier`` = max over [0, 1] of E(α) − ((1 − α) E(0) + α E(1))."""
+    """E((1 − α) θ_A + α θ_B): ``grid`` points on [0, 1], the same spacing a quarter (at least
+    one point) past both ends; ``barrier`` = max over [0, 1] of E(α) − ((1 − α) E(0) + α E(1))."""
     grid = _check_grid(grid)
-    extra = round(SEGMENT_EXTENSION * (grid - 1))
+    extra = max(1, round(SEGMENT_EXTENSION * (grid - 1)))
     steps = torch.arange(-extra, grid + extra, dtype=torch.float64)
     alpha = steps / (grid - 1)  # exactly 0 and 1 at the runs
     theta_a, theta_b = _centre(model_a), _centre(model_b)
