@@ -6,6 +6,7 @@
     resode evaluate DIR [--steps 8,16,32] [--json]
     resode stability DIR [--out DIR]
     resode gradients DIR [--out DIR] [--samples 256] [--split train]
+    resode landscape DIR [--split test|train] [--grid 41] [--span 1] [--between DIR2]
     resode experiment NAME|all [--out DIR] [--quick]
 
 Bad input ends with one line ``resode: error: …`` and exit code 2; a diverged training run
@@ -142,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     stability.add_argument("--samples", type=int, default=512, help="test inputs analysed")
     _add_gradients_command(commands)
 
+    _add_landscape_parser(commands)
+
     experiment = commands.add_parser("experiment", help="reproduce an experiment of the lecture")
     experiment.add_argument("name", help=f"experiment: {_choices(EXPERIMENTS)}|all")
     experiment.add_argument("--out", type=Path, default=Path("runs/experiments"))
@@ -180,6 +183,21 @@ def _run_gradients(args: argparse.Namespace) -> int:
     out = args.out or args.run
     print(f"wrote {out / 'gradients.json'} and {out / 'gradients.png'}")
     return 0
+def _add_landscape_parser(commands) -> None:
+    landscape = commands.add_parser(
+        "landscape", help="loss on a random filter-normalized plane around a run, or between two"
+    )
+    landscape.add_argument("run", type=Path, metavar="RUN_DIR", help="run directory")
+    landscape.add_argument("--split", default="test", choices=("test", "train"))
+    landscape.add_argument("--grid", type=int, default=41, help="points per axis (default: 41)")
+    landscape.add_argument(
+        "--span", type=float, default=1.0, help="plane: a, b in [-span, span] (default: 1)"
+    )
+    landscape.add_argument("--seed", type=int, default=0, help="seed of the two directions")
+    landscape.add_argument(
+        "--between", type=Path, metavar="RUN2", help="the segment from RUN_DIR to RUN2 instead"
+    )
+    landscape.add_argument("--out", type=Path, help="where to write (default: RUN_DIR)")
 
 
 def _default_out(data: str) -> Path:
@@ -317,6 +335,22 @@ def _print_unit_report(report: dict, index: int | None) -> None:
     print(f"verdict: {report['verdict']}")
 
 
+def _run_landscape(args: argparse.Namespace) -> int:
+    from .analysis.landscape import landscape_of_run
+
+    options = {"split": args.split, "grid": args.grid, "span": args.span, "seed": args.seed}
+    result = landscape_of_run(args.run, args.out, between=args.between, **options)
+    roughness = ", ".join(
+        f"{key} {value:.4g}" for key, value in result["roughness"].items() if key != "hessian"
+    )
+    if "hessian" in result["roughness"]:
+        hessian = result["roughness"]["hessian"]
+        roughness += f", Hessian λmax {hessian['max']:.4g} λmin {hessian['min']:.4g}"
+    print(f"{result['kind']}: {roughness}; {result['seconds']['grid']:.1f} s")
+    print(f"wrote {(args.out or args.run) / 'landscape.json'} and landscape.png")
+    return 0
+
+
 def _run_experiment(args: argparse.Namespace) -> int:
     from .experiments import run_experiment
 
@@ -343,6 +377,7 @@ COMMANDS = {
     "evaluate": _run_evaluate,
     "stability": _run_stability,
     "gradients": _run_gradients,
+    "landscape": _run_landscape,
     "experiment": _run_experiment,
 }
 

@@ -24,6 +24,7 @@ EXPERIMENTS = (
     "stiff",
     "depth",
     "control",
+    "landscape-skip",
 )
 
 
@@ -39,7 +40,7 @@ def run_experiment(name: str, out: str | Path, **options) -> dict:
             chosen = {k: v for k, v in options.items() if k in shared}
             results[each] = run_experiment(each, out, **chosen)
         return results
-    module = importlib.import_module(f".{name}", __name__)
+    module = _module(name)
     accepted = _accepted_options(name)
     unknown = sorted(set(options) - accepted)
     if unknown:
@@ -54,9 +55,13 @@ def run_experiment(name: str, out: str | Path, **options) -> dict:
     return result
 
 
+def _module(name: str):
+    """The module of experiment ``name`` (``landscape-skip`` is ``landscape_skip``)."""
+    return importlib.import_module(f".{name.replace('-', '_')}", __name__)
+
+
 def _accepted_options(name: str) -> set[str]:
-    module = importlib.import_module(f".{name}", __name__)
-    parameters = inspect.signature(module.run).parameters
+    parameters = inspect.signature(_module(name).run).parameters
     return {p for p in parameters if p != "out"}
 
 
