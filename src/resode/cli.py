@@ -80,6 +80,15 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
             help_text += f": {_choices(choices)}"
         flag = "--" + field.name.replace("_", "-")
         default = getattr(defaults, field.name)
+        if str(field.type) == "bool":  # a switch: given means true
+            parser.add_argument(
+                flag,
+                dest=field.name,
+                action="store_true",
+                default=None,
+                help=f"{help_text} (default: off)",
+            )
+            continue
         parser.add_argument(
             flag,
             dest=field.name,
