@@ -143,7 +143,10 @@ def test_corrupt_run_directory_is_rejected(tmp_path):
             "unknown dataset 'mnist'; choose one of: bars, circles, diabetes, digits, ellipses, "
             "mnist1d, peaks, peaks-regression, shapes, spirals",
         ),
-        (dict(optimizer="lbfgs"), "unknown optimizer 'lbfgs'; choose one of: adam, sgd"),
+        (
+            dict(optimizer="lbfgs"),
+            "unknown optimizer 'lbfgs'; choose one of: adam, gauss-newton, sgd",
+        ),
         (dict(lr=0.0), "lr must be a finite number > 0"),
         (dict(epochs=0), "epochs must be an integer >= 1"),
         (dict(gamma=1.0, dynamics="standard"), "gamma applies only to antisymmetric"),

@@ -82,6 +82,15 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
             help_text += f": {_choices(choices)}"
         flag = "--" + field.name.replace("_", "-")
         default = getattr(defaults, field.name)
+        if str(field.type) == "bool":  # a switch: given means true
+            parser.add_argument(
+                flag,
+                dest=field.name,
+                action="store_true",
+                default=None,
+                help=f"{help_text} (default: off)",
+            )
+            continue
         parser.add_argument(
             flag,
             dest=field.name,
@@ -183,6 +192,8 @@ def _run_gradients(args: argparse.Namespace) -> int:
     out = args.out or args.run
     print(f"wrote {out / 'gradients.json'} and {out / 'gradients.png'}")
     return 0
+
+
 def _add_landscape_parser(commands) -> None:
     landscape = commands.add_parser(
         "landscape", help="loss on a random filter-normalized plane around a run, or between two"

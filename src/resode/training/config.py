@@ -28,7 +28,7 @@ from ..tasks import TASKS
 
 NETWORKS = {"ode": None, "resnet": "euler", "plain": "plain"}
 """The kinds of network, and the integrator each one fixes (None: the one chosen)."""
-OPTIMIZERS = ("adam", "sgd")
+OPTIMIZERS = ("adam", "sgd", "gauss-newton")
 SCHEDULES = ("constant", "cosine", "step")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
@@ -77,9 +77,30 @@ class TrainConfig:
     gamma: float = block_setting("gamma")
     epochs: int = setting(60, "number of passes over the training data", check=check_int)
     batch_size: int = setting(64, "minibatch size", check=check_int)
-    lr: float = setting(0.01, "learning rate", check=check_positive)
+    lr: float = setting(
+        0.01,
+        "learning rate (adam, sgd; gauss-newton finds its step length by line search)",
+        check=check_positive,
+    )
     optimizer: str = setting("adam", "optimizer", choices=OPTIMIZERS)
     momentum: float = setting(0.9, "momentum of SGD", check=check_nonnegative)
+    damping: float = setting(
+        0.01, "initial Levenberg–Marquardt damping λ of gauss-newton", check=check_positive
+    )
+    cg_iterations: int = setting(
+        10, "conjugate-gradient iterations per gauss-newton step", check=check_int
+    )
+    varpro: bool = setting(
+        False,
+        "variable projection: solve the linear head on every batch (least squares, or Newton "
+        "steps on the softmax problem); the optimizer updates the other weights",
+    )
+    head_regularization: float = setting(
+        1e-4, "Tikhonov weight α of ½α‖W‖² on the head solved by varpro", check=check_nonnegative
+    )
+    newton_steps: int = setting(
+        3, "Newton steps on the softmax head per batch with varpro", check=check_int
+    )
     schedule: str = setting("cosine", "learning-rate schedule", choices=SCHEDULES)
     smoothness: float = setting(
         1e-3, "weight of the time-smoothness penalty ∫‖θ'(t)‖² dt", check=check_nonnegative
@@ -121,6 +142,7 @@ class TrainConfig:
         self._validate_multilevel()
         self._validate_architecture()
         self._validate_network()
+        self._validate_optimizer()
         self.block_spec()  # the block's fields, and how they fit together
         return self
 
@@ -188,6 +210,34 @@ class TrainConfig:
             if option is None:
                 raise ResodeError(f"--image-size applies to shapes and bars, not {self.data!r}")
             option.check("size", self.image_size)
+
+    def _validate_optimizer(self) -> None:
+        """varpro needs a linear head (classification, regression); gauss-newton needs forward-
+        mode derivatives through the block and a batch whose Gauss–Newton matrix has at least
+        rank ``cg_iterations`` (B examples of k classes give rank ≤ B(k − 1), regression ≥ B)."""
+        if not isinstance(self.varpro, bool):
+            raise ResodeError(f"varpro must be true or false, got {self.varpro!r}")
+        task = dataset_task(self.data)
+        if self.varpro and task not in ("classification", "regression"):
+            raise ResodeError(
+                f"--varpro applies to classification and regression, not {task} ({self.data!r})"
+            )
+        if self.optimizer != "gauss-newton":
+            return
+        if self.memory in ("reversible", "adjoint"):
+            raise ResodeError(
+                f"gauss-newton needs Jacobian-vector products, which memory {self.memory!r} "
+                "does not provide; use --memory store or checkpoint"
+            )
+        classes = len(DATASETS[self.data].class_names)
+        per_example = max(1, classes - 1)
+        if self.batch_size * per_example < self.cg_iterations:
+            need = -(-self.cg_iterations // per_example)
+            raise ResodeError(
+                f"gauss-newton with cg-iterations {self.cg_iterations} needs a batch of at least "
+                f"{need} examples (its Gauss–Newton matrix has rank ≤ {per_example} per "
+                f"example), got batch-size {self.batch_size}"
+            )
 
     def _validate_multilevel(self) -> None:
         """Levels N_0 < N_1 < …: at least two, each an integer multiple of the one before."""

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import torch
 
-from ..data import Dataset
+from ..data import Dataset, dataset_task
 from ..errors import ResodeError
 from ..model.convnet import ConvResNet
 from ..model.resnet import ResNet
 from .config import TrainConfig
+from .gauss_newton import GaussNewton
+from .varpro import VariableProjection
 
 
 def resolve_device(name: str) -> torch.device:
@@ -68,11 +70,21 @@ def build_model(config: TrainConfig, info: dict, level: int | None = None) -> Re
 
 
 def make_optimizer(config: TrainConfig, model: torch.nn.Module):
-    """Optimizer and schedule over ``config.epochs`` epochs (one level of a multilevel run)."""
+    """Optimizer and schedule over ``config.epochs`` epochs (one level of a multilevel run).
+
+    With ``varpro`` the optimizer leaves the head out (see :func:`make_varpro`).
+    """
+    varpro = make_varpro(config, model)
+    params = model.parameters() if varpro is None else varpro.outer_parameters()
     if config.optimizer == "adam":
-        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+        optimizer = torch.optim.Adam(params, lr=config.lr)
+    elif config.optimizer == "gauss-newton":
+        task = dataset_task(config.data)
+        optimizer = GaussNewton(
+            model, params, task, damping=config.damping, cg_iterations=config.cg_iterations
+        )
     else:
-        optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+        optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum)
     if config.schedule == "cosine":
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
     elif config.schedule == "step":
@@ -81,3 +93,12 @@ def make_optimizer(config: TrainConfig, model: torch.nn.Module):
     else:
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
     return optimizer, scheduler
+
+
+def make_varpro(config: TrainConfig, model: torch.nn.Module) -> VariableProjection | None:
+    """The head solver of a ``varpro`` run (None without it)."""
+    if not config.varpro:
+        return None
+    return VariableProjection(
+        model, dataset_task(config.data), config.head_regularization, config.newton_steps
+    )

@@ -50,7 +50,8 @@ from ..tasks import get_task
 from . import distributed
 from .config import DTYPES, TrainConfig
 from .evaluation import check_targets, evaluate, final_metrics
-from .factory import build_model, make_optimizer, model_info, resolve_device
+from .factory import build_model, make_optimizer, make_varpro, model_info, resolve_device
+from .gauss_newton import GaussNewton
 from .multilevel import prolongate
 from .regularizers import regularization
 from .state import (
@@ -96,6 +97,7 @@ class Run:
     summaries: list[dict] = field(default_factory=list)
     network: torch.nn.Module | None = None
     writer: object | None = None
+    varpro: object | None = None
 
     @property
     def multilevel(self) -> bool:
@@ -193,6 +195,8 @@ def _set_up(config, out, resume, context, **options) -> tuple[Run, tuple | None]
     checkpoint = _read_resume_checkpoint(config, out, context) if resume else None
     level = checkpoint[1].get("level", 0) if checkpoint is not None else 0
     model = build_model(config, info, level).to(device, dtype)
+    if context.distributed and (config.varpro or config.optimizer == "gauss-newton"):
+        raise ResodeError("--varpro and gauss-newton run on one process, not under torchrun")
     optimizer, scheduler = make_optimizer(config, model)
     generator = torch.Generator().manual_seed(config.seed)
     run = Run(
@@ -209,6 +213,7 @@ def _set_up(config, out, resume, context, **options) -> tuple[Run, tuple | None]
         generator,
         **options,
     )
+    run.varpro = make_varpro(config, model)
     return run, checkpoint
 
 
@@ -386,6 +391,9 @@ def _epoch(run: Run) -> dict:
     started = time.perf_counter()
     run.model.train()
     loss_sum, correct = _batches(run, x_train, y_train, epoch)
+    if run.varpro is not None:  # the head for evaluation: solved on the whole training split
+        with torch.no_grad():
+            run.varpro.fit(_head_inputs(run.model, x_train), y_train, converge=True)
     run.scheduler.step()
     run.counters["epoch"] = epoch
     record = {"epoch": epoch, "train_loss": float(run.context.sum(loss_sum)) / count}
@@ -423,13 +431,22 @@ def _batches(run: Run, x_train, y_train, epoch: int) -> tuple[torch.Tensor, torc
     return loss_sum, correct
 
 
+def _head_inputs(model, x: torch.Tensor, size: int = 4096) -> torch.Tensor:
+    from .varpro import head_input
+
+    return torch.cat([head_input(model, x[i : i + size]) for i in range(0, len(x), size)])
+
+
 def _step(run: Run, x, y, share: float, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimizer step on this rank's part (``x``, ``y``) of a minibatch.
 
     Returns (weighted loss, network output). A non-finite objective on any rank is diagnosed
-    and raises :class:`~resode.errors.TrainingDivergedError` before the step is taken.
+    and raises :class:`~resode.errors.TrainingDivergedError` before the step is taken. With
+    ``varpro`` the head is first solved on the batch; Gauss–Newton takes its own step.
     """
-    output = run.network(x)
+    if isinstance(run.optimizer, GaussNewton):
+        return _gauss_newton_step(run, x, y, epoch)
+    output = run.varpro(x, y) if run.varpro is not None else run.network(x)
     loss = run.task.loss(output, y) * share if len(x) else output.sum() * 0
     penalty = regularization(run.model, run.config.smoothness, run.config.weight_decay)
     objective = loss if penalty is None else loss + penalty
@@ -441,5 +458,24 @@ def _step(run: Run, x, y, share: float, epoch: int) -> tuple[torch.Tensor, torch
     run.optimizer.zero_grad(set_to_none=True)
     objective.backward()
     run.optimizer.step()
+    run.counters["step"] += 1
+    return loss, output
+
+
+def _gauss_newton_step(run: Run, x, y, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """One :class:`GaussNewton` step (after solving the head with ``varpro``)."""
+    config = run.config
+    if run.varpro is not None:
+        with torch.no_grad():
+            run.varpro.fit(_head_inputs(run.model, x), y)
+
+    def penalty():
+        return regularization(run.model, config.smoothness, config.weight_decay)
+
+    loss, output = run.optimizer.step(x, y, run.task.loss, penalty)
+    value = float(loss)
+    if not math.isfinite(value):
+        _diagnose(run.model, x, run.state_bound, epoch)
+        raise _diverged(value, epoch, run.out)
     run.counters["step"] += 1
     return loss, output
