@@ -146,7 +146,9 @@ def check_pairing(dynamics: str, integrator: str) -> None:
         return
     need = method.needs.description
     having = ", ".join(name for name, c in DYNAMICS.items() if issubclass(c, method.needs))
-    usable = ", ".join(name for name, m in INTEGRATORS.items() if m.supports(cls))
+    usable = ", ".join(
+        name for name, m in INTEGRATORS.items() if m.discretizes_ode and m.supports(cls)
+    )
     raise ResodeError(
         f"integrator {integrator!r} needs {need} dynamics ({having}); "
         f"{dynamics!r} is not {need}: use {usable}"
