@@ -206,8 +206,16 @@ class TimeParameter(nn.Module):
         return self.values.diff(dim=0).square().sum() / self.spacing
 
     def squared_norm(self) -> torch.Tensor:
-        """(T/M) Σ_k ‖θ_k‖²: a quadrature of ∫‖θ(t)‖² dt, independent of the grid size."""
-        return self.values.square().sum() * self.spacing
+        """∫₀ᵀ ‖θ(t)‖² dt exactly, so the same θ(t) has the same penalty on any grid.
+
+        Constant: (T/M) Σ_k ‖θ_k‖². Linear: (T/M)/3 · Σ_k (‖θ_k‖² + ⟨θ_k, θ_{k+1}⟩ + ‖θ_{k+1}‖²),
+        the integral of the square of each linear piece.
+        """
+        if self.interp == "constant":
+            return self.values.square().sum() * self.spacing
+        left, right = self.values[:-1], self.values[1:]
+        pieces = left.square() + left * right + right.square()
+        return pieces.sum() * (self.spacing / 3)
 
     @torch.no_grad()
     def refine(self, factor: int = 2) -> None:
