@@ -95,3 +95,19 @@ def test_bad_k():
     block = _block(width=3)
     with pytest.raises(ResodeError, match="k must be between 1 and the carry size 3"):
         lyapunov_exponents(block, torch.randn(2, 3), k=5)
+
+
+def test_frozen_eigenvalues_stable_while_solutions_grow(tmp_path):
+    """Markus–Yamabe: max Re λ(A(t)) = −1/4 at every t, ‖y(T)‖ = e^{T/2}; μ₂ = 1/2 gives the
+    bound e^{T/2} (attained), the frozen prediction decays; λ_1 ≈ 1/2."""
+    from resode.experiments import EXPERIMENTS, run_experiment
+
+    assert "frozen" in EXPERIMENTS
+    result = run_experiment("frozen", tmp_path, quick=True)
+    assert math.isclose(result["max_real_frozen"], -0.25, abs_tol=1e-12)
+    assert math.isclose(result["log_norm_max"], 0.5, abs_tol=1e-10)
+    assert result["frozen_prediction"] < 1 < result["growth"]
+    assert math.isclose(result["growth"], result["exact_growth"], rel_tol=1e-5)
+    assert result["log_norm_bound"] >= result["growth"] * (1 - 1e-9)
+    assert abs(result["lyapunov_exponents"][0] - 0.5) < 0.05
+    assert (tmp_path / "frozen.png").stat().st_size > 0 and (tmp_path / "frozen.json").exists()

@@ -22,6 +22,7 @@ EXPERIMENTS = (
     "paths",
     "generalization",
     "stiff",
+    "frozen",
 )
 
 
