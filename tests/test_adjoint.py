@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from resode import ODEBlock, ResodeError
-from resode.gradients import adjoint_sweep
+from resode.gradients import adjoint_sweep, saved_activation_bytes
 from resode.integrators import INTEGRATORS
 
 RUNGE_KUTTA = ("euler", "heun", "rk3", "rk4")
@@ -98,11 +98,12 @@ def test_adjoint_conv_block_matches_store_at_fine_steps():
 
 
 def test_adjoint_memory_does_not_grow_with_depth():
-    from test_hamiltonian import _saved_bytes
-
     y0 = torch.randn(32, 8, requires_grad=True)  # a fixed weight grid: only activations vary
-    saved = {n: _saved_bytes(ODEBlock(8, steps=n, grid=4, memory="adjoint"), y0) for n in (8, 128)}
-    stored = _saved_bytes(ODEBlock(8, steps=128, grid=4), y0)
+    saved = {
+        n: saved_activation_bytes(ODEBlock(8, steps=n, grid=4, memory="adjoint"), y0)
+        for n in (8, 128)
+    }
+    stored = saved_activation_bytes(ODEBlock(8, steps=128, grid=4), y0)
     assert saved[128] == saved[8] and saved[128] * 20 <= stored
 
 

@@ -36,6 +36,7 @@ def _gradients(block, y0, memory):
         ("conv2d", None, "constant"),
         ("dense", 5, "linear"),
         ("dense", 4, "constant"),
+        ("dense", 5, "constant"),
     ],
 )
 def test_reversible_gradients_equal_stored_gradients(dynamics, integrator, kernel, grid, interp):
@@ -312,3 +313,37 @@ def test_train_a_reversible_hamiltonian_network_from_the_cli(tmp_path, capsys):
     ]:
         assert main(["train", *tiny, *bad, "--out", str(tmp_path / "x")]) == 2
         assert message in capsys.readouterr().err
+
+
+def _order_ratios(dynamics, integrator, grid, interp, steps=(64, 128, 256)):
+    """Error ratios per doubling of N against RK4 at N = 1536 (a multiple of M, so the
+    reference steps never straddle a jump): 4 for order 2, 2 for order 1."""
+    torch.manual_seed(0)
+    block = ODEBlock(
+        4, T=2.0, steps=8, dynamics=dynamics, integrator=integrator, grid=grid, interp=interp
+    ).double()
+    with torch.no_grad():
+        for p in block.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    reference = ODEBlock(4, block.spec, integrator="rk4", steps=1536).double()
+    reference.load_state_dict(block.state_dict())
+    y0 = torch.randn(3, 4, dtype=torch.float64)
+    errors = []
+    with torch.no_grad():
+        exact = reference(y0)
+        for n in steps:
+            block.steps = n
+            errors.append(float((block(y0) - exact).norm()))
+    return [a / b for a, b in zip(errors, errors[1:])]
+
+
+@pytest.mark.parametrize(
+    "dynamics, integrator", [("hamiltonian", "verlet"), ("antisymmetric", "leapfrog")]
+)
+@pytest.mark.parametrize("grid, interp", [(4, "constant"), (3, "constant"), (4, "linear")])
+def test_reversible_methods_keep_order_two_at_weight_jumps(dynamics, integrator, grid, interp):
+    """Constant weights jumping inside [0, T] (M < N): kicks and leapfrog jumps whose span
+    crosses a jump are blended over both weight sets; order 2 (was 1: ratio 2.0). With M = 3
+    the jumps fall inside steps, so the ratios scatter around 4."""
+    for ratio in _order_ratios(dynamics, integrator, grid, interp):
+        assert 3.4 < ratio < 4.6

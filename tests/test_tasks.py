@@ -159,11 +159,16 @@ def test_cli_rejects_task_and_shape_mismatches(tmp_path, capsys, args, message):
     assert err.startswith("resode: error: ") and message in err and "\n" not in err
 
 
-def test_stability_of_a_too_large_unit_is_a_clear_error(tmp_path, capsys):
+def test_stability_of_a_large_unit_is_matrix_free(tmp_path, capsys):
+    """8 channels × 32×32 = 8192 unknowns per example: extreme eigenvalues by Arnoldi, no
+    dense step map, log-norm bound and Lyapunov exponents reported."""
     config = TrainConfig(
         data="shapes", widths=[8], steps=1, T=1.0, epochs=1, image_size=32, device="cpu"
     )
     train(config, tmp_path, progress=False)
-    assert main(["stability", str(tmp_path)]) == 2
-    err = capsys.readouterr().err
-    assert "unit 0 has 8192 unknowns per example" in err and "\n" not in err.strip()
+    assert main(["stability", str(tmp_path), "--samples", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "growth bound exp(Σ h μ₂(J))" in out and "Lyapunov exponents" in out
+    report = json.loads((tmp_path / "stability.json").read_text())
+    assert report["spectrum"].startswith("matrix-free") and report["step_map"] is None
+    assert report["examples"] == 2 and len(report["lyapunov"]["max"]) == 3

@@ -82,7 +82,8 @@ def test_refine_keeps_theta_exactly(interp):
 
 
 def test_smoothness_is_a_quadrature_of_derivative():
-    """θ(t) = t·v on [0, 2] has ∫‖θ'‖² = 2‖v‖² at every grid size; constant θ has 0."""
+    """θ(t) = t·v on [0, 2] has ∫‖θ'‖² = 2‖v‖² and ∫‖θ‖² = (8/3)‖v‖² at every grid size;
+    constant θ has no smoothness penalty."""
     v = torch.tensor([1.0, -2.0], dtype=torch.float64)
     for intervals in (1, 4, 16):
         parameter = TimeParameter((2,), intervals, T=2.0, interp="linear").double()
@@ -90,13 +91,31 @@ def test_smoothness_is_a_quadrature_of_derivative():
             nodes = torch.linspace(0, 2.0, intervals + 1, dtype=torch.float64)
             parameter.values.copy_(nodes[:, None] * v)
         torch.testing.assert_close(parameter.smoothness(), 2 * v.square().sum())
-        torch.testing.assert_close(
-            parameter.squared_norm(), parameter.values.square().sum() * 2.0 / intervals
-        )
+        torch.testing.assert_close(parameter.squared_norm(), v.square().sum() * 8 / 3)
     constant = TimeParameter((2,), 5, T=2.0).double()
     with torch.no_grad():
         constant.values.fill_(3.0)
     assert float(constant.smoothness().detach()) == 0.0
+
+
+@pytest.mark.parametrize("interp", ["constant", "linear"])
+def test_squared_norm_is_the_exact_integral_and_survives_refinement(interp):
+    """θ ≡ 1 on [0, 1]: ∫‖θ‖² = 1 on every grid (the node sum gave 2, 1.5, 1.25 for linear
+    θ); a random θ keeps its penalty when refined (multilevel training) and equals a fine
+    midpoint quadrature of ‖θ(t)‖²."""
+    for intervals in (1, 2, 4, 8):
+        ones = TimeParameter((1,), intervals, T=1.0, interp=interp).double()
+        with torch.no_grad():
+            ones.values.fill_(1.0)
+        torch.testing.assert_close(float(ones.squared_norm()), 1.0, rtol=1e-14, atol=0)
+    parameter = _grid(3, interp)
+    exact = parameter.squared_norm().detach().clone()
+    times = (torch.arange(6000, dtype=torch.float64) + 0.5) * (2.0 / 6000)
+    midpoint = sum(float(parameter.at(float(t)).square().sum()) for t in times) * 2.0 / 6000
+    assert abs(midpoint - float(exact)) < 1e-5 * float(exact)
+    for _ in range(3):
+        parameter.refine(2)
+        torch.testing.assert_close(parameter.squared_norm().detach(), exact, rtol=1e-13, atol=0)
 
 
 def test_bad_grid_arguments():

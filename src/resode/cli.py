@@ -329,7 +329,7 @@ def _print_unit_report(report: dict, index: int | None) -> None:
         f"{header[0]:>4} {header[1]:>11} {header[2]:>9} {header[3]:>8} "
         f"{header[4]:>14} {header[5]:>10} {header[6]:>9} {'|μ| step map':>12}"
     )
-    step_map = report["step_map"]["max_modulus"]
+    step_map = (report["step_map"] or {}).get("max_modulus", [float("nan")] * report["steps"])
     for l in range(report["steps"]):
         print(
             f"{l:4d} {steps['max_real'][l]:11.3e} {steps['spectral_radius'][l]:9.4f} "
@@ -343,6 +343,14 @@ def _print_unit_report(report: dict, index: int | None) -> None:
         f"max {sens['growth_max']:.3f}; ‖∂Y_N/∂Y_0‖₂ mean {sens['singular_value_mean']:.3f}, "
         f"max {sens['singular_value_max']:.3f}"
     )
+    bound, ftle = report["log_norm"], report["lyapunov"]
+    print(
+        f"growth bound exp(Σ h μ₂(J)): mean {bound['growth_bound_mean']:.3f}, "
+        f"max {bound['growth_bound_max']:.3f} (≥ measured growth; μ₂ > 0 in "
+        f"{bound['positive_share']:.0%} of steps × examples)"
+    )
+    leading = ", ".join(f"{v:.4f}" for v in ftle["max"])
+    print(f"finite-time Lyapunov exponents (max over examples, per unit time): {leading}")
     print(f"verdict: {report['verdict']}")
 
 

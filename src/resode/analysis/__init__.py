@@ -4,10 +4,16 @@
 - :mod:`~resode.analysis.regions`: those spectra against the integrators' stability regions,
   largest stable steps and advice;
 - :mod:`~resode.analysis.sensitivity`: ‖∂Y_N/∂Y_0‖₂ by power iteration (any size);
+- :mod:`~resode.analysis.iterative`: matrix-free Jacobians, extreme eigenvalues (Arnoldi);
+- :mod:`~resode.analysis.lognorm`: μ₂(J) and the growth bound exp(Σ h μ₂);
+- :mod:`~resode.analysis.lyapunov`: finite-time Lyapunov exponents of the discrete network;
 - :mod:`~resode.analysis.report`: the report of ``resode stability``;
 - :mod:`~resode.analysis.diagnosis`: where and why a forward pass blows up.
 """
 
+from .iterative import iterative_spectra
+from .lognorm import LogNorms, log_norms
+from .lyapunov import Lyapunov, lyapunov_exponents
 from .regions import advice_for, amplification, discrete_stability, is_stable, max_stable_step
 from .report import stability_report
 from .sensitivity import Sensitivity, sensitivity
@@ -23,6 +29,11 @@ from .spectra import (
 
 __all__ = [
     "ZERO_TOLERANCE",
+    "LogNorms",
+    "Lyapunov",
+    "iterative_spectra",
+    "log_norms",
+    "lyapunov_exponents",
     "Sensitivity",
     "TrajectorySpectra",
     "advice_for",

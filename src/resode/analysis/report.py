@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 
 from ..model.block import ODEBlock
+from .lognorm import log_norms
+from .lyapunov import lyapunov_exponents
 from .regions import advice_for, discrete_stability
 from .sensitivity import sensitivity
 from .spectra import TrajectorySpectra, step_map_spectra, trajectory_spectra
@@ -20,11 +22,18 @@ def _step_map_summary(eigenvalues: torch.Tensor, tol: float = 1e-8) -> dict[str,
 
 
 def stability_report(
-    block: ODEBlock, y0: torch.Tensor, spectra: TrajectorySpectra | None = None
+    block: ODEBlock,
+    y0: torch.Tensor,
+    spectra: TrajectorySpectra | None = None,
+    dense: bool = True,
+    matrix_free_examples: int = 8,
 ) -> dict:
     """Everything ``resode stability`` reports for a block and a batch of initial states.
 
-    Pass ``spectra`` when already computed by :func:`trajectory_spectra` for the same input.
+    Pass ``spectra`` when already computed for the same input (by :func:`trajectory_spectra`
+    or, for large units, :func:`~resode.analysis.iterative.iterative_spectra` with
+    ``dense=False``, which also skips the dense step-map spectra). Log-norms and Lyapunov
+    exponents use the first ``matrix_free_examples`` examples.
     """
     name = block.integrator.name
     spectra = trajectory_spectra(block, y0) if spectra is None else spectra
@@ -44,10 +53,13 @@ def stability_report(
             "class": spectra.classes(),
             **discrete,
         },
-        "step_map": _step_map_summary(step_map_spectra(block, y0)),
+        "spectrum": "dense" if dense else "matrix-free (extreme eigenvalues, Arnoldi)",
+        "step_map": _step_map_summary(step_map_spectra(block, y0)) if dense else None,
         "max_stable_step": advice["max_stable_step"][name],
         "max_stable_step_by_integrator": advice["max_stable_step"],
         "steps_needed_by_integrator": advice["steps_needed"],
         "sensitivity": sensitivity(block, y0).summary(),
+        "log_norm": log_norms(block, y0[:matrix_free_examples]).summary(),
+        "lyapunov": lyapunov_exponents(block, y0[:matrix_free_examples]).summary(),
         "verdict": verdict,
     }

@@ -16,6 +16,7 @@ import torch
 
 from ..errors import ResodeError, check_tensor
 from ..integrators import ImplicitField
+from ..integrators.base import at_stage_time
 from ..model.block import ODEBlock
 from .regions import as_integrator
 
@@ -122,11 +123,14 @@ def trajectory_spectra(block: ODEBlock, y0: torch.Tensor) -> TrajectorySpectra:
     states = analysed.trajectory(y0)[:-1]  # Y_0 … Y_{N-1}
     steps = analysed.stage_parameters()
     jacobians = torch.stack(
-        [jacobian(analysed.dynamics, y, stage[0]) for y, stage in zip(states, steps)]
+        [jacobian(analysed.dynamics, y, at_stage_time(s[0])) for y, s in zip(states, steps)]
     )
     explicit = None
     if isinstance(analysed.dynamics, ImplicitField):  # the part an IMEX step treats explicitly
-        reactions = [analysed.dynamics.reaction_jacobian(y, s[0]) for y, s in zip(states, steps)]
+        reactions = [
+            analysed.dynamics.reaction_jacobian(y, at_stage_time(s[0]))
+            for y, s in zip(states, steps)
+        ]
         explicit = torch.linalg.eigvals(torch.stack(reactions)).cpu()
     return TrajectorySpectra(torch.linalg.eigvals(jacobians).cpu(), block.h, block.T, explicit)
 

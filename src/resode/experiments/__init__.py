@@ -25,6 +25,7 @@ EXPERIMENTS = (
     "depth",
     "control",
     "landscape-skip",
+    "frozen",
 )
 
 

@@ -60,7 +60,10 @@ class _ReversibleSolve(torch.autograd.Function):
             def sample(c: int, source: int):
                 return plan.sample_one(lambda k: (rows or {}).get((c, k), grids[c][k]), source)
 
-            return [tuple(sample(c, s) for c in range(len(grids))) for s in sources]
+            def pick(source: int):
+                return tuple(sample(c, source) for c in range(len(grids)))
+
+            return [plan.parameters_of(s, pick) for s in sources]
 
         def leaves_of(sources) -> dict:
             used = sorted({k for s in sources for k in plan.rows_of(s)})

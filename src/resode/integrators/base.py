@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,35 @@ Carry = tuple[torch.Tensor, ...]
 StepParameters = Sequence[Any]
 """One entry per stage: what the vector field needs at stage i of a step."""
 VectorField = Callable[[torch.Tensor, Any], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Blend:
+    """The parameters of a stage whose span crosses a jump of piecewise-constant weights.
+
+    The stage's rate is the time average over its span, Σ_j w_j f(·, p_j), w_j being the
+    share of the span in weight interval j (Σ w_j = 1); ``at`` is θ at the stage's own time,
+    for analyses that need one Jacobian. Integrators with ``stage_spans`` receive these.
+    """
+
+    parts: tuple[tuple[float, Any], ...]
+    at: Any
+
+
+def stage_rate(f: Callable[[torch.Tensor, Any], torch.Tensor], y: torch.Tensor, p: Any):
+    """f(y, p), or Σ_j w_j f(y, p_j) when ``p`` is a :class:`Blend`."""
+    if not isinstance(p, Blend):
+        return f(y, p)
+    total = None
+    for weight, part in p.parts:
+        term = f(y, part) * weight
+        total = term if total is None else total + term
+    return total
+
+
+def at_stage_time(p: Any) -> Any:
+    """The stage parameters at the stage's own time (``p.at`` for a :class:`Blend`)."""
+    return p.at if isinstance(p, Blend) else p
 
 
 class SplitField(ABC):
@@ -81,6 +111,10 @@ class Integrator(ABC):
     name: str = ""
     order: int = 1
     stage_offsets: tuple[float, ...] = (0.0,)
+    stage_spans: tuple[tuple[float, float], ...] | None = None
+    """Per stage, the interval (a, b) of [t_l + a h, t_l + b h] its rate stands for, where it
+    is a time average (a kick or a leapfrog jump): piecewise-constant weights that jump
+    inside it are blended (:class:`Blend`), so the method keeps its order."""
     needs: type | None = None
     """The capability the vector field must have (:class:`SplitField`, :class:`ImplicitField`)."""
     stability_on_explicit_part: bool = False

@@ -6,10 +6,16 @@ Staggered (leapfrog) form, the carry being (Y_l, Z_{l−1/2}):
     Y_{l+1}   = Y_l + h f_Y(Z_{l+1/2}, θ(t_l + h/2))       (drift)
 
 With one weight set per step both use θ_l (Haber & Ruthotto's Hamiltonian network). The start
-Z_{−1/2} = Z_0 − (h/2) f_Z(Y_0, θ(0)) is a half kick, so the first step starts from Z(0) = Z_0
-to second order. For Y' = Z, Z' = F(Y) the scheme is Y_{l+1} = 2Y_l − Y_{l−1} + h² F(Y_l)
-(the leapfrog network) with Y_{−1} = Y_0 + (h²/2) F(Y_0) ≈ Y(−h) when Y'(0) = 0; the
-literal start Y_{−1} = Y_0 would give the first step twice the kick and the scheme first order.
+Z_{−1/2} = Z_0 − (h/2) f_Z(Y_0, θ(0)) is a half kick (at θ(0) itself), so the first step
+starts from Z(0) = Z_0 to second order. For Y' = Z, Z' = F(Y) the scheme is
+Y_{l+1} = 2Y_l − Y_{l−1} + h² F(Y_l) (the leapfrog network) with
+Y_{−1} = Y_0 + (h²/2) F(Y_0) ≈ Y(−h) when Y'(0) = 0; the literal start Y_{−1} = Y_0 would
+give the first step twice the kick and the scheme first order.
+
+The kick stands for ∫ f_Z over [t_{l−1/2}, t_{l+1/2}], the drift for ∫ f_Y over [t_l, t_{l+1}]:
+where piecewise-constant weights jump inside a span, the rate is averaged over the weight sets
+by their share of it (a :class:`~resode.integrators.base.Blend`: still a shear, so explicit
+and reversible), which keeps order 2 at weight jumps.
 
 Explicit, symplectic, second order and reversible (every kick and drift is a shear). The
 state a carry stands for is (Y_l, Z_{l−1/2}) concatenated along dim 1.
@@ -31,8 +37,10 @@ from .base import (
     Carry,
     ReversibleIntegrator,
     SplitField,
+    at_stage_time,
     imaginary_segment_step,
     largest_root_modulus,
+    stage_rate,
 )
 
 
@@ -40,6 +48,7 @@ class StormerVerlet(ReversibleIntegrator):
     name = "verlet"
     order = 2
     stage_offsets = (0.0, 0.5)
+    stage_spans = ((-0.5, 0.5), (0.0, 1.0))
     needs = SplitField
     no_stability_function = (
         "a staggered method on (Y, Z); its amplification is the larger root modulus of "
@@ -50,20 +59,20 @@ class StormerVerlet(ReversibleIntegrator):
 
     def initial(self, field, y0: torch.Tensor, h: float, parameters: Sequence[Any]) -> Carry:
         y, z = field.split_state(y0)
-        return (y, torch.add(z, field.momentum_rate(y, parameters[0]), alpha=-h / 2))
+        return (y, torch.add(z, field.momentum_rate(y, at_stage_time(parameters[0])), alpha=-h / 2))
 
     def advance(self, field, carry: Carry, h: float, parameters: Sequence[Any]) -> Carry:
         y, z = carry
-        z = torch.add(z, field.momentum_rate(y, parameters[0]), alpha=h)
-        return (torch.add(y, field.position_rate(z, parameters[1]), alpha=h), z)
+        z = torch.add(z, stage_rate(field.momentum_rate, y, parameters[0]), alpha=h)
+        return (torch.add(y, stage_rate(field.position_rate, z, parameters[1]), alpha=h), z)
 
     def current(self, carry: Carry) -> torch.Tensor:
         return torch.cat(carry, dim=1)
 
     def reverse(self, field, carry: Carry, h: float, parameters: Sequence[Any]) -> Carry:
         y, z = carry
-        y = torch.add(y, field.position_rate(z, parameters[1]), alpha=-h)
-        return (y, torch.add(z, field.momentum_rate(y, parameters[0]), alpha=-h))
+        y = torch.add(y, stage_rate(field.position_rate, z, parameters[1]), alpha=-h)
+        return (y, torch.add(z, stage_rate(field.momentum_rate, y, parameters[0]), alpha=-h))
 
     def backward_step(
         self, field, carry: Carry, grads: Carry, h: float, parameters, leaves: Sequence
@@ -76,9 +85,9 @@ class StormerVerlet(ReversibleIntegrator):
         g_y, g_z = grads
         with torch.enable_grad():
             w = z_half.detach().requires_grad_()
-            drift = field.position_rate(w, parameters[1])
+            drift = stage_rate(field.position_rate, w, parameters[1])
             y = torch.add(y_next, drift.detach(), alpha=-h).requires_grad_()
-            kick = field.momentum_rate(y, parameters[0])
+            kick = stage_rate(field.momentum_rate, y, parameters[0])
             drift_grads = torch.autograd.grad(
                 drift, (w, *leaves), g_y * h, allow_unused=True, retain_graph=True
             )
@@ -94,7 +103,8 @@ class StormerVerlet(ReversibleIntegrator):
 
     def undo_initial(self, field, carry: Carry, h: float, parameters: Sequence[Any]):
         y, z = carry
-        return torch.cat([y, torch.add(z, field.momentum_rate(y, parameters[0]), alpha=h / 2)], 1)
+        kick = field.momentum_rate(y, at_stage_time(parameters[0]))
+        return torch.cat([y, torch.add(z, kick, alpha=h / 2)], 1)
 
     def amplification(self, z):
         """Larger root modulus of ξ² − (2 + z²)ξ + 1 = 0."""

@@ -107,13 +107,16 @@ class ODEBlock(nn.Module):
     def forward(self, y0: torch.Tensor) -> torch.Tensor:
         self._check_input(y0)
         field = self.dynamics
-        plan, grids = field.parameter_plan(self._steps, self.stage_offsets)
+        plan, grids = field.parameter_plan(
+            self._steps, self.stage_offsets, self.integrator.stage_spans
+        )
         state = solve(self._memory, self.integrator, field, field.lift(y0), self.h, plan, grids)
         return field.project(state)
 
     def stage_parameters(self) -> list:
         """The stage parameters of every step, ``[step][stage]``, sampled once."""
-        return self.dynamics.stage_parameters(self._steps, self.stage_offsets)
+        spans = self.integrator.stage_spans
+        return self.dynamics.stage_parameters(self._steps, self.stage_offsets, spans)
 
     def states(self, y0: torch.Tensor) -> Iterator[torch.Tensor]:
         """The states after steps 1, 2, …, N one at a time (for monitoring, with autograd).

@@ -72,15 +72,16 @@ class Dynamics(nn.Module):
         return self.weight.values
 
     def stage_parameters(
-        self, steps: int, offsets: tuple[float, ...]
+        self, steps: int, offsets: tuple[float, ...], spans: tuple | None = None
     ) -> list[list[StageParameters]]:
-        """(K, b, …) at t_l + c_i h for every step l and stage i, computed in one pass."""
-        plan, grids = self.parameter_plan(steps, offsets)
+        """(K, b, …) at t_l + c_i h for every step l and stage i, computed in one pass
+        (blended over the stage's span where ``spans`` is given and weights jump in it)."""
+        plan, grids = self.parameter_plan(steps, offsets, spans)
         return plan.stage_parameters(grids)
 
-    def parameter_plan(self, steps: int, offsets: tuple[float, ...]):
+    def parameter_plan(self, steps: int, offsets: tuple[float, ...], spans: tuple | None = None):
         """The stage lookup plan and the grids it samples, (K, b, …) each of shape (G, …)."""
-        return self.weight.plan(steps, offsets), self._parameter_grids()
+        return self.weight.plan(steps, offsets, spans), self._parameter_grids()
 
     def _parameter_grids(self) -> tuple[torch.Tensor, ...]:
         return (self.operator_grid(), self.bias.values)

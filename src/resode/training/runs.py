@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..data import Dataset, load_dataset
-from ..errors import ResodeError, RunDirectoryError, check_choice
+from ..errors import RunDirectoryError, check_choice
 from ..files import read_json, read_tensors
 from ..model.resnet import ResNet
 from .config import DTYPES
@@ -67,8 +67,11 @@ def write_depth_study(run: str | Path, results: list[dict], out: str | Path) -> 
     plot_depth(results, metric, config, out / "depth.png")
 
 
-MAX_DENSE_UNKNOWNS = 4096
-"""Largest n = channels·pixels per example whose n×n Jacobian spectrum is computed densely."""
+MAX_DENSE_UNKNOWNS = 1024
+"""Largest n = channels·pixels per example whose n×n Jacobian spectrum is computed densely;
+larger units get their extreme eigenvalues matrix-free (Arnoldi)."""
+MATRIX_FREE_EXAMPLES = 4
+"""Examples analysed matrix-free per large unit."""
 
 
 def analyze_run(run: str | Path, out: str | Path | None = None, samples: int = 512) -> dict:
@@ -76,7 +79,8 @@ def analyze_run(run: str | Path, out: str | Path | None = None, samples: int = 5
 
     Each unit is analysed on the states that reach it. A Jacobian has n = channels·pixels
     rows, and its eigenvalues cost O(n³) per example and step, so a unit with large n is
-    analysed on fewer examples (``examples`` in its report). Writes ``stability.json`` (the
+    analysed on fewer examples (``examples`` in its report); above ``MAX_DENSE_UNKNOWNS`` only
+    the extreme eigenvalues are computed, matrix-free. Writes ``stability.json`` (the
     first unit's report at the top level, all units under ``units``) and ``spectrum.png``
     (``spectrum_unit{i}.png`` for further units) into ``out`` (default: the run directory).
     """
@@ -84,6 +88,7 @@ def analyze_run(run: str | Path, out: str | Path | None = None, samples: int = 5
 
     from ..analysis import stability_report, trajectory_spectra
     from ..analysis.diagnosis import units
+    from ..analysis.iterative import iterative_spectra
     from ..files import write_json
     from ..plots import plot_spectrum
 
@@ -96,15 +101,14 @@ def analyze_run(run: str | Path, out: str | Path | None = None, samples: int = 5
     blocks = units(model)
     for index, block in enumerate(blocks):
         n = block.initial_state(y[:1])[0].numel()  # split dynamics: Y and Z
-        if n > MAX_DENSE_UNKNOWNS:
-            raise ResodeError(
-                f"unit {index} has {n} unknowns per example (channels × pixels); dense "
-                f"spectra are limited to {MAX_DENSE_UNKNOWNS}: analyse a run on smaller inputs "
-                "(e.g. --image-size 16) or use resode.analysis.sensitivity, which scales"
-            )
-        affordable = max(1, min(len(y), int(4e9 / (block.steps * n**3))))
-        spectra = trajectory_spectra(block, y[:affordable])
-        reports.append(stability_report(block, y[:affordable], spectra))
+        dense = n <= MAX_DENSE_UNKNOWNS
+        if dense:
+            affordable = max(1, min(len(y), int(4e9 / (block.steps * n**3))))
+            spectra = trajectory_spectra(block, y[:affordable])
+        else:  # extreme eigenvalues only, matrix-free
+            affordable = min(len(y), MATRIX_FREE_EXAMPLES)
+            spectra = iterative_spectra(block, y[:affordable])
+        reports.append(stability_report(block, y[:affordable], spectra, dense=dense))
         name = "spectrum.png" if index == 0 else f"spectrum_unit{index}.png"
         plot_spectrum(spectra.eigenvalues, spectra.h, block.integrator, out / name)
         if index + 1 < len(blocks):
