@@ -154,6 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_landscape_parser(commands)
 
+    _add_experiment_command(commands)
+    return parser
+
+
+def _add_experiment_command(commands) -> None:
     experiment = commands.add_parser("experiment", help="reproduce an experiment of the lecture")
     experiment.add_argument("name", help=f"experiment: {_choices(EXPERIMENTS)}|all")
     experiment.add_argument("--out", type=Path, default=Path("runs/experiments"))
@@ -163,7 +168,6 @@ def build_parser() -> argparse.ArgumentParser:
     experiment.add_argument("--seed", type=int, help="random seed")
     experiment.add_argument("--quick", action="store_true", help="reduced size (seconds)")
     experiment.add_argument("--full", action="store_true", help="full size where it differs")
-    return parser
 
 
 def _add_gradients_command(commands) -> None:

@@ -115,6 +115,17 @@ def span_shares(start: float, end: float, intervals: int) -> dict[int, float]:
     return shares
 
 
+def _interval_of(position: float, step_midpoint: float, intervals: int) -> int:
+    """The constant-weight interval a stage at ``position`` (grid units) samples: a grid node
+    belongs to the interval on the side of the stage's step."""
+    nearest = round(position)
+    if abs(position - nearest) < _SNAP:
+        k = nearest if nearest < step_midpoint else nearest - 1
+    else:
+        k = math.floor(position)
+    return min(max(k, 0), intervals - 1)
+
+
 @lru_cache(maxsize=256)
 def stage_plan(
     steps: int,
@@ -146,11 +157,7 @@ def stage_plan(
             nearest = round(position)
             on_node = abs(position - nearest) < _SNAP
             if interp == "constant":
-                if on_node:  # a node belongs to the interval on the side of this step
-                    k = nearest if nearest < step_midpoint else nearest - 1
-                else:
-                    k = math.floor(position)
-                row.append(min(max(k, 0), intervals - 1))
+                row.append(_interval_of(position, step_midpoint, intervals))
                 if spans is not None:
                     a, b = spans[i]
                     shares = span_shares((l + a) * ratio, (l + b) * ratio, intervals)

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,18 +41,15 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from ..analysis.diagnosis import StabilityError, diagnose
 from ..data import Dataset, load_dataset
-from ..errors import ResodeError, RunDirectoryError, TrainingDivergedError
+from ..errors import ResodeError, RunDirectoryError
 from ..files import atomic_write, write_json
 from ..tasks import get_task
 from . import distributed
 from .config import DTYPES, TrainConfig
 from .evaluation import check_targets, evaluate, final_metrics
 from .factory import build_model, make_optimizer, make_varpro, model_info, resolve_device
-from .gauss_newton import GaussNewton
 from .multilevel import prolongate
-from .regularizers import regularization
 from .state import (
     CHECKPOINT,
     read_checkpoint,
@@ -63,6 +59,7 @@ from .state import (
     save_checkpoint,
     write_config,
 )
+from .step import diagnose_in_epoch, head_inputs, optimizer_step
 
 _SHOWN = ("train_loss", "train_accuracy", "val_accuracy", "val_r2", "val_miou")
 """The history columns the progress bar shows."""
@@ -102,21 +99,6 @@ class Run:
     @property
     def multilevel(self) -> bool:
         return self.config.multilevel is not None
-
-
-def _diverged(value: float, epoch: int, out: Path) -> TrainingDivergedError:
-    return TrainingDivergedError(
-        f"loss became {value} in epoch {epoch}: use a stable dynamics (antisymmetric or "
-        "parabolic), a larger-region integrator (rk4) or more steps (smaller h = T/N), or a "
-        f"lower learning rate; the last good checkpoint in {out} is intact"
-    )
-
-
-def _diagnose(model, x: torch.Tensor, bound: float, epoch: int) -> None:
-    try:
-        diagnose(model, x, bound)
-    except StabilityError as error:
-        raise error.in_epoch(epoch) from None
 
 
 def _write_history(out: Path, history: list[dict]) -> None:
@@ -393,7 +375,7 @@ def _epoch(run: Run) -> dict:
     loss_sum, correct = _batches(run, x_train, y_train, epoch)
     if run.varpro is not None:  # the head for evaluation: solved on the whole training split
         with torch.no_grad():
-            run.varpro.fit(_head_inputs(run.model, x_train), y_train, converge=True)
+            run.varpro.fit(head_inputs(run.model, x_train), y_train, converge=True)
     run.scheduler.step()
     run.counters["epoch"] = epoch
     record = {"epoch": epoch, "train_loss": float(run.context.sum(loss_sum)) / count}
@@ -421,61 +403,11 @@ def _batches(run: Run, x_train, y_train, epoch: int) -> tuple[torch.Tensor, torc
         local = context.shard(index)
         x, y = x_train[local], y_train[local]
         if run.guard and batch % run.guard == 0:
-            _diagnose(run.model, x, run.state_bound, epoch)
+            diagnose_in_epoch(run.model, x, run.state_bound, epoch)
         # each rank's mean is weighted so the average over ranks is the global mean
         share = len(local) * context.world_size / len(index)
-        loss, output = _step(run, x, y, share, epoch)
+        loss, output = optimizer_step(run, x, y, share, epoch)
         loss_sum += loss.detach().double() * len(index) / context.world_size
         if run.task.name == "classification":
             correct += (output.detach().argmax(dim=1) == y).sum()
     return loss_sum, correct
-
-
-def _head_inputs(model, x: torch.Tensor, size: int = 4096) -> torch.Tensor:
-    from .varpro import head_input
-
-    return torch.cat([head_input(model, x[i : i + size]) for i in range(0, len(x), size)])
-
-
-def _step(run: Run, x, y, share: float, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """One optimizer step on this rank's part (``x``, ``y``) of a minibatch.
-
-    Returns (weighted loss, network output). A non-finite objective on any rank is diagnosed
-    and raises :class:`~resode.errors.TrainingDivergedError` before the step is taken. With
-    ``varpro`` the head is first solved on the batch; Gauss–Newton takes its own step.
-    """
-    if isinstance(run.optimizer, GaussNewton):
-        return _gauss_newton_step(run, x, y, epoch)
-    output = run.varpro(x, y) if run.varpro is not None else run.network(x)
-    loss = run.task.loss(output, y) * share if len(x) else output.sum() * 0
-    penalty = regularization(run.model, run.config.smoothness, run.config.weight_decay)
-    objective = loss if penalty is None else loss + penalty
-    value = float(objective.detach())
-    if run.context.any(not math.isfinite(value)):
-        if len(x):
-            _diagnose(run.model, x, run.state_bound, epoch)
-        raise _diverged(value, epoch, run.out)
-    run.optimizer.zero_grad(set_to_none=True)
-    objective.backward()
-    run.optimizer.step()
-    run.counters["step"] += 1
-    return loss, output
-
-
-def _gauss_newton_step(run: Run, x, y, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """One :class:`GaussNewton` step (after solving the head with ``varpro``)."""
-    config = run.config
-    if run.varpro is not None:
-        with torch.no_grad():
-            run.varpro.fit(_head_inputs(run.model, x), y)
-
-    def penalty():
-        return regularization(run.model, config.smoothness, config.weight_decay)
-
-    loss, output = run.optimizer.step(x, y, run.task.loss, penalty)
-    value = float(loss)
-    if not math.isfinite(value):
-        _diagnose(run.model, x, run.state_bound, epoch)
-        raise _diverged(value, epoch, run.out)
-    run.counters["step"] += 1
-    return loss, output

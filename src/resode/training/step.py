@@ -1,0 +1,89 @@
+"""One optimization step on a minibatch, and what happens when its loss is not finite.
+
+``optimizer_step`` takes a step of the run's optimizer (a ``torch.optim`` one, or
+:class:`~resode.training.gauss_newton.GaussNewton`), with the head first solved on the batch
+under variable projection. A non-finite objective on any process is diagnosed
+(:mod:`resode.analysis.diagnosis`) and raises before the step is taken, so the last good
+checkpoint stays as it is.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from ..analysis.diagnosis import StabilityError, diagnose
+from ..errors import TrainingDivergedError
+from .gauss_newton import GaussNewton
+from .regularizers import regularization
+
+if TYPE_CHECKING:
+    from .loop import Run
+
+
+def diverged(value: float, epoch: int, out: Path) -> TrainingDivergedError:
+    return TrainingDivergedError(
+        f"loss became {value} in epoch {epoch}: use a stable dynamics (antisymmetric or "
+        "parabolic), a larger-region integrator (rk4) or more steps (smaller h = T/N), or a "
+        f"lower learning rate; the last good checkpoint in {out} is intact"
+    )
+
+
+def diagnose_in_epoch(model, x: torch.Tensor, bound: float, epoch: int) -> None:
+    try:
+        diagnose(model, x, bound)
+    except StabilityError as error:
+        raise error.in_epoch(epoch) from None
+
+
+def head_inputs(model, x: torch.Tensor, size: int = 4096) -> torch.Tensor:
+    from .varpro import head_input
+
+    return torch.cat([head_input(model, x[i : i + size]) for i in range(0, len(x), size)])
+
+
+def optimizer_step(run: Run, x, y, share: float, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step on this rank's part (``x``, ``y``) of a minibatch.
+
+    Returns (weighted loss, network output). A non-finite objective on any rank is diagnosed
+    and raises :class:`~resode.errors.TrainingDivergedError` before the step is taken. With
+    ``varpro`` the head is first solved on the batch; Gauss–Newton takes its own step.
+    """
+    if isinstance(run.optimizer, GaussNewton):
+        return _gauss_newton_step(run, x, y, epoch)
+    output = run.varpro(x, y) if run.varpro is not None else run.network(x)
+    loss = run.task.loss(output, y) * share if len(x) else output.sum() * 0
+    penalty = regularization(run.model, run.config.smoothness, run.config.weight_decay)
+    objective = loss if penalty is None else loss + penalty
+    value = float(objective.detach())
+    if run.context.any(not math.isfinite(value)):
+        if len(x):
+            diagnose_in_epoch(run.model, x, run.state_bound, epoch)
+        raise diverged(value, epoch, run.out)
+    run.optimizer.zero_grad(set_to_none=True)
+    objective.backward()
+    run.optimizer.step()
+    run.counters["step"] += 1
+    return loss, output
+
+
+def _gauss_newton_step(run: Run, x, y, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """One :class:`GaussNewton` step (after solving the head with ``varpro``)."""
+    config = run.config
+    if run.varpro is not None:
+        with torch.no_grad():
+            run.varpro.fit(head_inputs(run.model, x), y)
+
+    def penalty():
+        return regularization(run.model, config.smoothness, config.weight_decay)
+
+    loss, output = run.optimizer.step(x, y, run.task.loss, penalty)
+    value = float(loss)
+    if not math.isfinite(value):
+        diagnose_in_epoch(run.model, x, run.state_bound, epoch)
+        raise diverged(value, epoch, run.out)
+    run.counters["step"] += 1
+    return loss, output
