@@ -7,6 +7,7 @@
     resode stability DIR [--out DIR]
     resode gradients DIR [--out DIR] [--samples 256] [--split train]
     resode landscape DIR [--split test|train] [--grid 41] [--span 1] [--between DIR2]
+    resode export DIR [--format onnx|torchscript|pt2] [--steps N] [--out FILE]
     resode experiment NAME|all [--out DIR] [--quick]
 
 Bad input ends with one line ``resode: error: …`` and exit code 2; a diverged training run
@@ -153,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_gradients_command(commands)
 
     _add_landscape_parser(commands)
+    _add_export_parser(commands)
 
     experiment = commands.add_parser("experiment", help="reproduce an experiment of the lecture")
     experiment.add_argument("name", help=f"experiment: {_choices(EXPERIMENTS)}|all")
@@ -209,6 +211,24 @@ def _add_landscape_parser(commands) -> None:
         "--between", type=Path, metavar="RUN2", help="the segment from RUN_DIR to RUN2 instead"
     )
     landscape.add_argument("--out", type=Path, help="where to write (default: RUN_DIR)")
+
+
+def _add_export_parser(commands) -> None:
+    from .training.export import FORMATS
+
+    export = commands.add_parser("export", help="write a run's network as ONNX, TorchScript or pt2")
+    export.add_argument("run", type=Path, metavar="RUN_DIR", help="run directory")
+    export.add_argument("--format", default="onnx", help=f"{_choices(FORMATS)} (default: onnx)")
+    export.add_argument("--steps", type=int, help="steps per unit (default: as trained)")
+    export.add_argument("--out", type=Path, help="file to write (default: RUN_DIR/model.SUFFIX)")
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from .training.export import export_run
+
+    path = export_run(args.run, args.format, steps=args.steps, out=args.out)
+    print(f"wrote {path}")
+    return 0
 
 
 def _default_out(data: str) -> Path:
@@ -389,6 +409,7 @@ COMMANDS = {
     "stability": _run_stability,
     "gradients": _run_gradients,
     "landscape": _run_landscape,
+    "export": _run_export,
     "experiment": _run_experiment,
 }
 
