@@ -2,7 +2,7 @@
 
     resode train [--data peaks --dynamics antisymmetric --integrator rk4 ...] [--out DIR]
     resode train --multilevel 4,8,16,32 [...]   (train shallow, prolongate, go on)
-    resode train --resume DIR
+    resode train --resume DIR [--epochs E]   (continue; a larger E trains longer)
     resode evaluate DIR [--steps 8,16,32] [--json]
     resode stability DIR [--out DIR]
     resode gradients DIR [--out DIR] [--samples 256] [--split train]
@@ -25,7 +25,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from .analysis.diagnosis import StabilityError
-from .errors import ResodeError, TrainingDivergedError
+from .errors import ResodeError, RunDirectoryError, TrainingDivergedError
 from .experiments import EXPERIMENTS
 from .training.config import DEVICES, TrainConfig
 from .training.distributed import launched_world_size
@@ -242,7 +242,7 @@ def _default_out(data: str) -> Path:
 def _run_train(args: argparse.Namespace) -> int:
     from .errors import check_int, check_positive
     from .training.loop import train
-    from .training.state import read_config
+    from .training.state import extended_config, read_config
 
     guard = check_int("guard", args.guard, minimum=0)
     state_bound = check_positive("state bound", args.state_bound)
@@ -252,13 +252,14 @@ def _run_train(args: argparse.Namespace) -> int:
     if args.resume is not None:
         if args.out is not None and args.out != args.resume:
             raise ResodeError("use either --out (new run) or --resume DIR (continue DIR), not both")
-        config = read_config(args.resume)
-        changed = sorted(k for k, v in given.items() if getattr(config, k) != v)
-        if changed:
+        try:
+            config = extended_config(read_config(args.resume), given)
+        except RunDirectoryError:
+            raise
+        except ResodeError as error:
             raise ResodeError(
-                f"cannot change {', '.join(changed)} when resuming; the run's settings are in "
-                f"{args.resume / 'config.json'}"
-            )
+                f"{error}; the run's settings are in {args.resume / 'config.json'}"
+            ) from None
         out, resume = args.resume, True
     else:
         if "multilevel" in given and "steps" in given:
