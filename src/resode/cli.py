@@ -8,6 +8,7 @@
     resode gradients DIR [--out DIR] [--samples 256] [--split train]
     resode landscape DIR [--split test|train] [--grid 41] [--span 1] [--between DIR2]
     resode export DIR [--format onnx|torchscript|pt2] [--steps N] [--out FILE]
+    resode report DIR [--out DIR]               (report.html: one self-contained page)
     resode experiment NAME|all [--out DIR] [--quick]
 
 Bad input ends with one line ``resode: error: …`` and exit code 2; a diverged training run
@@ -155,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_landscape_parser(commands)
     _add_export_parser(commands)
+    report = commands.add_parser("report", help="write report.html, one page that shows a run")
+    report.add_argument("run", type=Path, metavar="RUN_DIR", help="run directory")
+    report.add_argument("--out", type=Path, help="folder for report.html (default: RUN_DIR)")
 
     experiment = commands.add_parser("experiment", help="reproduce an experiment of the lecture")
     experiment.add_argument("name", help=f"experiment: {_choices(EXPERIMENTS)}|all")
@@ -228,6 +232,13 @@ def _run_export(args: argparse.Namespace) -> int:
 
     path = export_run(args.run, args.format, steps=args.steps, out=args.out)
     print(f"wrote {path}")
+    return 0
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    print(f"wrote {write_report(args.run, args.out)}")
     return 0
 
 
@@ -411,6 +422,7 @@ COMMANDS = {
     "gradients": _run_gradients,
     "landscape": _run_landscape,
     "export": _run_export,
+    "report": _run_report,
     "experiment": _run_experiment,
 }
 
