@@ -8,6 +8,7 @@
     resode gradients DIR [--out DIR] [--samples 256] [--split train]
     resode landscape DIR [--split test|train] [--grid 41] [--span 1] [--between DIR2]
     resode export DIR [--format onnx|torchscript|pt2] [--steps N] [--out FILE]
+    resode predict DIR test|FILE.npz|FILE.csv [--out FILE.csv|FILE.npz] [--steps N]
     resode report DIR [--out DIR]               (report.html: one self-contained page)
     resode experiment NAME|all [--out DIR] [--quick]
 
@@ -156,6 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_landscape_parser(commands)
     _add_export_parser(commands)
+    predict = commands.add_parser("predict", help="apply a trained run to new inputs")
+    predict.add_argument("run", type=Path, metavar="RUN_DIR", help="run directory")
+    predict.add_argument("input", help="'test' (the test split), FILE.npz (array x) or FILE.csv")
+    predict.add_argument("--out", type=Path, help="FILE.csv or FILE.npz (default: in RUN_DIR)")
+    predict.add_argument("--steps", type=int, help="steps per unit (default: as trained)")
     report = commands.add_parser("report", help="write report.html, one page that shows a run")
     report.add_argument("run", type=Path, metavar="RUN_DIR", help="run directory")
     report.add_argument("--out", type=Path, help="folder for report.html (default: RUN_DIR)")
@@ -232,6 +238,13 @@ def _run_export(args: argparse.Namespace) -> int:
 
     path = export_run(args.run, args.format, steps=args.steps, out=args.out)
     print(f"wrote {path}")
+    return 0
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    from .predict import predict_run
+
+    print(f"wrote {predict_run(args.run, args.input, args.out, steps=args.steps)}")
     return 0
 
 
@@ -423,6 +436,7 @@ COMMANDS = {
     "landscape": _run_landscape,
     "export": _run_export,
     "report": _run_report,
+    "predict": _run_predict,
     "experiment": _run_experiment,
 }
 
