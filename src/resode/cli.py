@@ -2,11 +2,14 @@
 
     resode train [--data peaks --dynamics antisymmetric --integrator rk4 ...] [--out DIR]
     resode train --multilevel 4,8,16,32 [...]   (train shallow, prolongate, go on)
-    resode train --resume DIR
+    resode train --resume DIR [--epochs E]   (continue; a larger E trains longer)
     resode evaluate DIR [--steps 8,16,32] [--json]
     resode stability DIR [--out DIR]
     resode gradients DIR [--out DIR] [--samples 256] [--split train]
     resode landscape DIR [--split test|train] [--grid 41] [--span 1] [--between DIR2]
+    resode export DIR [--format onnx|torchscript|pt2] [--steps N] [--out FILE]
+    resode predict DIR test|FILE.npz|FILE.csv [--out FILE.csv|FILE.npz] [--steps N]
+    resode report DIR [--out DIR]               (report.html: one self-contained page)
     resode experiment NAME|all [--out DIR] [--quick]
 
 Bad input ends with one line ``resode: error: …`` and exit code 2; a diverged training run
@@ -24,7 +27,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from .analysis.diagnosis import StabilityError
-from .errors import ResodeError, TrainingDivergedError
+from .errors import ResodeError, RunDirectoryError, TrainingDivergedError
 from .experiments import EXPERIMENTS
 from .training.config import DEVICES, TrainConfig
 from .training.distributed import launched_world_size
@@ -153,6 +156,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_gradients_command(commands)
 
     _add_landscape_parser(commands)
+    _add_export_parser(commands)
+    predict = commands.add_parser("predict", help="apply a trained run to new inputs")
+    predict.add_argument("run", type=Path, metavar="RUN_DIR", help="run directory")
+    predict.add_argument("input", help="'test' (the test split), FILE.npz (array x) or FILE.csv")
+    predict.add_argument("--out", type=Path, help="FILE.csv or FILE.npz (default: in RUN_DIR)")
+    predict.add_argument("--steps", type=int, help="steps per unit (default: as trained)")
+    report = commands.add_parser("report", help="write report.html, one page that shows a run")
+    report.add_argument("run", type=Path, metavar="RUN_DIR", help="run directory")
+    report.add_argument("--out", type=Path, help="folder for report.html (default: RUN_DIR)")
 
     _add_experiment_command(commands)
     return parser
@@ -215,6 +227,38 @@ def _add_landscape_parser(commands) -> None:
     landscape.add_argument("--out", type=Path, help="where to write (default: RUN_DIR)")
 
 
+def _add_export_parser(commands) -> None:
+    from .training.export import FORMATS
+
+    export = commands.add_parser("export", help="write a run's network as ONNX, TorchScript or pt2")
+    export.add_argument("run", type=Path, metavar="RUN_DIR", help="run directory")
+    export.add_argument("--format", default="onnx", help=f"{_choices(FORMATS)} (default: onnx)")
+    export.add_argument("--steps", type=int, help="steps per unit (default: as trained)")
+    export.add_argument("--out", type=Path, help="file to write (default: RUN_DIR/model.SUFFIX)")
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from .training.export import export_run
+
+    path = export_run(args.run, args.format, steps=args.steps, out=args.out)
+    print(f"wrote {path}")
+    return 0
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    from .predict import predict_run
+
+    print(f"wrote {predict_run(args.run, args.input, args.out, steps=args.steps)}")
+    return 0
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    print(f"wrote {write_report(args.run, args.out)}")
+    return 0
+
+
 def _default_out(data: str) -> Path:
     base = Path("runs") / f"{data}-{time.strftime('%Y%m%d-%H%M%S')}"
     out, suffix = base, 2
@@ -226,7 +270,7 @@ def _default_out(data: str) -> Path:
 def _run_train(args: argparse.Namespace) -> int:
     from .errors import check_int, check_positive
     from .training.loop import train
-    from .training.state import read_config
+    from .training.state import extended_config, read_config
 
     guard = check_int("guard", args.guard, minimum=0)
     state_bound = check_positive("state bound", args.state_bound)
@@ -236,13 +280,14 @@ def _run_train(args: argparse.Namespace) -> int:
     if args.resume is not None:
         if args.out is not None and args.out != args.resume:
             raise ResodeError("use either --out (new run) or --resume DIR (continue DIR), not both")
-        config = read_config(args.resume)
-        changed = sorted(k for k, v in given.items() if getattr(config, k) != v)
-        if changed:
+        try:
+            config = extended_config(read_config(args.resume), given)
+        except RunDirectoryError:
+            raise
+        except ResodeError as error:
             raise ResodeError(
-                f"cannot change {', '.join(changed)} when resuming; the run's settings are in "
-                f"{args.resume / 'config.json'}"
-            )
+                f"{error}; the run's settings are in {args.resume / 'config.json'}"
+            ) from None
         out, resume = args.resume, True
     else:
         if "multilevel" in given and "steps" in given:
@@ -401,6 +446,9 @@ COMMANDS = {
     "stability": _run_stability,
     "gradients": _run_gradients,
     "landscape": _run_landscape,
+    "export": _run_export,
+    "report": _run_report,
+    "predict": _run_predict,
     "experiment": _run_experiment,
 }
 

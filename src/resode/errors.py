@@ -71,6 +71,11 @@ def check_odd(name: str, value: object) -> int:
     return value  # type: ignore[return-value]
 
 
+def tracing() -> bool:
+    """Whether torch.export, torch.compile or torch.jit.trace is recording the code now."""
+    return torch.compiler.is_compiling() or torch.jit.is_tracing()
+
+
 def check_tensor(
     value: object,
     name: str = "input",
@@ -81,7 +86,8 @@ def check_tensor(
 ) -> torch.Tensor:
     """The one check of a tensor handed to resode: a ``torch.Tensor``; of a shape ``shape``
     accepts (it returns the error message, or None); floating point (or complex with
-    ``complex_ok``); of the dtype and device of ``like``; finite. Returns ``value``."""
+    ``complex_ok``); of the dtype and device of ``like``; finite (not while a graph is
+    traced: that check depends on the data). Returns ``value``."""
     if not isinstance(value, torch.Tensor):
         raise ResodeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
     problem = shape(tuple(value.shape)) if shape is not None else None
@@ -95,7 +101,7 @@ def check_tensor(
             f"{name} is {value.dtype} on {value.device}; the network is {like.dtype} on "
             f"{like.device}: convert one with .to()"
         )
-    if not bool(torch.isfinite(value).all()):
+    if not tracing() and not bool(torch.isfinite(value).all()):
         raise ResodeError(f"{name} contains non-finite values (nan or inf)")
     return value
 

@@ -220,3 +220,25 @@ def plot_depth_gradients(report: dict, config, path: str | Path) -> None:
         fontsize=9,
     )
     save_figure(figure, path)
+
+
+def learning_curves_png(rows: list[dict]) -> bytes:
+    """PNG of the loss columns (left) and the other metric columns (right) of a history."""
+    epochs = [float(row["epoch"]) for row in rows]
+    skip = {"epoch", "level", "steps", "lr", "seconds"}
+    columns = [c for c in rows[0] if c not in skip] if rows else []
+    figure, (losses, scores) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for column in columns:
+        values = [float(row[column]) if row.get(column) else np.nan for row in rows]
+        axis = losses if column.endswith("loss") else scores
+        axis.plot(epochs, values, marker="o" if len(rows) < 30 else None, label=column)
+    for axis, title in ((losses, "loss"), (scores, "metrics")):
+        axis.set_xlabel("epoch")
+        axis.set_title(title)
+        if axis.lines:
+            axis.legend(fontsize=8)
+    losses.set_yscale("log")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()

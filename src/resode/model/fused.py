@@ -27,6 +27,7 @@ from contextlib import contextmanager
 
 import torch
 
+from ..errors import tracing
 from .kernels import DenseKernel
 
 FUSED_ACTIVATIONS = ("tanh", "relu", "identity")
@@ -154,9 +155,11 @@ def activated_linear(
     kernel, activation: Callable, y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
 ) -> torch.Tensor:
     """σ(K Y + b): one fused node where it pays (dense kernel, supported σ, CPU float32 with
-    oneDNN, large enough: :func:`worth_fusing`), else the eager ops."""
+    oneDNN, large enough: :func:`worth_fusing`), else the eager ops (always while
+    torch.export/compile traces, so the graph does not depend on the batch size)."""
     if (
         _enabled
+        and not tracing()  # traced graphs take the eager ops
         and type(kernel) is DenseKernel
         and activation.name in FUSED_ACTIVATIONS
         and y.dim() == 2

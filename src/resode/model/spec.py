@@ -144,8 +144,8 @@ def check_pairing(dynamics: str, integrator: str) -> None:
     cls = DYNAMICS[check_choice("dynamics", dynamics, DYNAMICS)]
     if method.supports(cls):
         return
-    need = method.needs.description
-    having = ", ".join(name for name, c in DYNAMICS.items() if issubclass(c, method.needs))
+    need = method.needs.description if method.needs is not None else "first-order"
+    having = ", ".join(name for name, c in DYNAMICS.items() if method.supports(c))
     usable = ", ".join(
         name for name, m in INTEGRATORS.items() if m.discretizes_ode and m.supports(cls)
     )

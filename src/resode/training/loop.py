@@ -35,7 +35,7 @@ from __future__ import annotations
 import csv
 import io
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -204,7 +204,8 @@ def _read_resume_checkpoint(config, out: Path, context) -> tuple[dict, dict] | N
 
     None when the run was stopped before its first checkpoint.
     """
-    if read_config(out) != config:
+    stored = read_config(out)
+    if replace(stored, epochs=config.epochs) != config or stored.epochs > config.epochs:
         raise ResodeError(f"config differs from the one stored in {out}; cannot resume")
     if context.is_main:
         remove_partial_writes(out)
@@ -225,10 +226,24 @@ def _resume_or_start(run: Run, checkpoint: tuple[dict, dict] | None, resume: boo
         )
         if len(run.summaries) != run.counters["level"]:
             raise RunDirectoryError(f"{run.out / CHECKPOINT} has inconsistent level summaries")
+        if checkpoint[1]["config"]["epochs"] < run.config.epochs:
+            _extend(run)
     elif not resume and run.context.is_main:
         run.out.mkdir(parents=True, exist_ok=True)
         write_config(run.out, run.config, run.info)
     run.context.barrier()
+
+
+def _extend(run: Run) -> None:
+    """Train a run longer: config.json gets the new ``epochs``; a cosine schedule restarts
+    from the base learning rate and anneals over the epochs left (constant and step go on)."""
+    if run.context.is_main:
+        write_config(run.out, run.config, run.info)
+    if run.config.schedule == "cosine":
+        for group in run.optimizer.param_groups:
+            group["lr"] = group["initial_lr"]
+        left = run.config.epochs - run.counters["epoch"]
+        run.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(run.optimizer, T_max=left)
 
 
 def _train_level(run: Run, level: int) -> None:

@@ -10,6 +10,7 @@ finished levels; ``model.safetensors`` names its level in its metadata.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -120,11 +121,31 @@ def read_checkpoint(out: Path, config: TrainConfig) -> tuple[dict, dict]:
 
 def _same_config(stored, config: TrainConfig) -> bool:
     """Whether a checkpoint's stored config is ``config`` (fields added since it was written
-    take their defaults)."""
+    take their defaults), or ``config`` with fewer epochs (a run being trained longer)."""
     try:
-        return isinstance(stored, dict) and TrainConfig.from_dict(stored) == config
+        if not isinstance(stored, dict):
+            return False
+        saved = TrainConfig.from_dict(stored)
     except (ResodeError, TypeError):
         return False
+    return replace(saved, epochs=config.epochs) == config and saved.epochs <= config.epochs
+
+
+def extended_config(stored: TrainConfig, given: dict) -> TrainConfig:
+    """``stored`` with more ``epochs`` if ``given`` asks for it (train longer); any other
+    change of a setting, or fewer epochs, is refused naming the field."""
+    changed = sorted(k for k, v in given.items() if getattr(stored, k) != v and k != "epochs")
+    if changed:
+        raise ResodeError(f"cannot change {', '.join(changed)} when resuming")
+    epochs = given.get("epochs", stored.epochs)
+    if epochs < stored.epochs:
+        raise ResodeError(
+            f"cannot lower epochs when resuming (the run is set to {stored.epochs}); "
+            "a larger value trains the run longer"
+        )
+    if epochs > stored.epochs and stored.multilevel is not None:
+        raise ResodeError("cannot change epochs of a multilevel run when resuming")
+    return replace(stored, epochs=epochs)
 
 
 def restore_checkpoint(

@@ -1,0 +1,150 @@
+"""``report.html``: one self-contained page that shows a run (no files beside it, no network).
+
+Sections: configuration, final metrics, learning curves (drawn from ``history.csv``), the
+run's figures (every PNG in the run directory, embedded as base64), and the stability, depth
+and gradient results where ``resode stability / evaluate --steps / gradients`` wrote them.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import json
+from pathlib import Path
+
+from .errors import RunDirectoryError
+from .files import atomic_write
+
+SECTIONS = ("configuration", "metrics", "curves", "figures", "stability", "depth", "gradients")
+STYLE = (
+    "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+    "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
+    "text-align:left}th{background:#f3f3f3}img{max-width:100%;border:1px solid #eee}"
+    "figure img{max-width:520px}"
+    "figure{display:inline-block;margin:.5em;vertical-align:top}.missing{color:#888}"
+)
+
+
+def _png(data: bytes) -> str:
+    return f'<img src="data:image/png;base64,{base64.b64encode(data).decode()}">'
+
+
+def _table(rows: list[list], header: list[str] | None = None) -> str:
+    def cell(value, tag="td"):
+        text = f"{value:.4g}" if isinstance(value, float) else str(value)
+        return f"<{tag}>{html.escape(text)}</{tag}>"
+
+    head = "<tr>" + "".join(cell(h, "th") for h in header) + "</tr>" if header else ""
+    body = "".join("<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in rows)
+    return f"<table>{head}{body}</table>"
+
+
+def _missing(command: str) -> str:
+    return f'<p class="missing">not computed: run <code>{html.escape(command)}</code></p>'
+
+
+def _curves(run: Path) -> str:
+    """Loss and metric columns of history.csv against epoch, as one embedded PNG."""
+    path = run / "history.csv"
+    if not path.exists():
+        return '<p class="missing">no history.csv</p>'
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    from .plots import learning_curves_png
+
+    return _png(learning_curves_png(rows))
+
+
+def _figures(run: Path) -> str:
+    images = sorted(run.glob("*.png"))
+    if not images:
+        return '<p class="missing">no figures</p>'
+    return "".join(
+        f"<figure>{_png(p.read_bytes())}<figcaption>{html.escape(p.name)}</figcaption></figure>"
+        for p in images
+    )
+
+
+def _stability(document: dict) -> str:
+    units = document.get("units", [document])
+    rows = [
+        [i, u["dynamics"], u["integrator"], u["steps"], u["h"], u["verdict"]]
+        for i, u in enumerate(units)
+    ]
+    return _table(rows, ["unit", "dynamics", "integrator", "N", "h", "verdict"])
+
+
+def _depth(document: dict) -> str:
+    keys = [k for k in document["results"][0] if k.startswith("test_")]
+    rows = [[r["steps"], *(r[k] for k in keys)] for r in document["results"]]
+    trained = f"<p>trained at N = {document['trained_steps']}</p>"
+    return trained + _table(rows, ["steps", *keys])
+
+
+def _gradients(document: dict) -> str:
+    rows = []
+    for name in ("initial", "trained"):
+        for i, unit in enumerate(document.get(name, [])):
+            ratios = (unit["state_ratio_first_last"], unit["weight_ratio_first_last"])
+            rows.append([name, i, *ratios])
+    header = ["weights", "unit", "‖∂E/∂Y_0‖/‖∂E/∂Y_N‖", "‖∂E/∂θ_first‖/‖∂E/∂θ_last‖"]
+    return _table(rows, header)
+
+
+def _results(run: Path, name: str, render, command: str) -> str:
+    path = run / f"{name}.json"
+    if not path.exists():
+        return _missing(command.replace("RUN", str(run)))
+    return render(json.loads(path.read_text()))
+
+
+def report_sections(run: Path) -> dict[str, str]:
+    """The HTML of each section of :data:`SECTIONS`."""
+    config = json.loads((run / "config.json").read_text())
+    config.pop("model", None)
+    metrics = (
+        json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").exists() else {}
+    )
+    final = [[k, v] for k, v in metrics.items() if isinstance(v, (int, float))]
+    return {
+        "configuration": _table([[k, v] for k, v in config.items() if v is not None]),
+        "metrics": _table(final) if final else _missing(f"resode train --resume {run}"),
+        "curves": _curves(run),
+        "figures": _figures(run),
+        "stability": _results(run, "stability", _stability, "resode stability RUN"),
+        "depth": _results(run, "depth", _depth, "resode evaluate RUN --steps 4,8,16,32"),
+        "gradients": _results(run, "gradients", _gradients, "resode gradients RUN"),
+    }
+
+
+TITLES = {
+    "configuration": "Configuration",
+    "metrics": "Final metrics",
+    "curves": "Learning curves",
+    "figures": "Figures",
+    "stability": "Stability",
+    "depth": "Metric against depth",
+    "gradients": "Gradients through depth",
+}
+
+
+def write_report(run: str | Path, out: str | Path | None = None) -> Path:
+    """Write ``report.html`` for the run directory ``run`` (into ``out``, default: the run)."""
+    run = Path(run)
+    if not (run / "config.json").exists():
+        raise RunDirectoryError(f"{run} holds no run (no config.json)")
+    sections = report_sections(run)
+    body = "".join(
+        f'<section id="{key}"><h2>{TITLES[key]}</h2>{sections[key]}</section>' for key in SECTIONS
+    )
+    page = (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<title>resode run {html.escape(run.name)}</title><style>{STYLE}</style></head>"
+        f"<body><h1>resode run {html.escape(str(run))}</h1>"
+        f"{body}</body></html>"
+    )
+    path = (Path(out) if out is not None else run) / "report.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda f: f.write(page))
+    return path
