@@ -3,12 +3,12 @@
     resode train [--data peaks --dynamics antisymmetric --integrator rk4 ...] [--out DIR]
     resode train --multilevel 4,8,16,32 [...]   (train shallow, prolongate, go on)
     resode train --resume DIR [--epochs E]   (continue; a larger E trains longer)
-    resode evaluate DIR [--steps 8,16,32] [--json]
+    resode evaluate DIR [--steps 8,16,32] [--json] [--compile]
     resode stability DIR [--out DIR]
     resode gradients DIR [--out DIR] [--samples 256] [--split train]
     resode landscape DIR [--split test|train] [--grid 41] [--span 1] [--between DIR2]
     resode export DIR [--format onnx|torchscript|pt2] [--steps N] [--out FILE]
-    resode predict DIR test|FILE.npz|FILE.csv [--out FILE.csv|FILE.npz] [--steps N]
+    resode predict DIR test|FILE.npz|FILE.csv [--out FILE.csv|FILE.npz] [--steps N] [--compile]
     resode report DIR [--out DIR]               (report.html: one self-contained page)
     resode experiment NAME|all [--out DIR] [--quick]
 
@@ -103,6 +103,9 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
         )
 
 
+COMPILE_HELP = "run the network through torch.compile (pays on GPU; see the README)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="resode", description="Residual networks as discretized ODEs.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -141,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--device", default="cpu", help=f"device: {_choices(DEVICES)}")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    evaluate.add_argument("--compile", action="store_true", help=COMPILE_HELP)
     evaluate.add_argument(
         "--out",
         type=Path,
@@ -162,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("input", help="'test' (the test split), FILE.npz (array x) or FILE.csv")
     predict.add_argument("--out", type=Path, help="FILE.csv or FILE.npz (default: in RUN_DIR)")
     predict.add_argument("--steps", type=int, help="steps per unit (default: as trained)")
+    predict.add_argument("--compile", action="store_true", help=COMPILE_HELP)
     report = commands.add_parser("report", help="write report.html, one page that shows a run")
     report.add_argument("run", type=Path, metavar="RUN_DIR", help="run directory")
     report.add_argument("--out", type=Path, help="folder for report.html (default: RUN_DIR)")
@@ -248,7 +253,8 @@ def _run_export(args: argparse.Namespace) -> int:
 def _run_predict(args: argparse.Namespace) -> int:
     from .predict import predict_run
 
-    print(f"wrote {predict_run(args.run, args.input, args.out, steps=args.steps)}")
+    path = predict_run(args.run, args.input, args.out, steps=args.steps, compile=args.compile)
+    print(f"wrote {path}")
     return 0
 
 
@@ -334,7 +340,7 @@ def _level_line(level: dict, count: int) -> str:
 def _run_evaluate(args: argparse.Namespace) -> int:
     from .training.runs import evaluate_run
 
-    results = evaluate_run(args.run, args.steps, device=args.device)
+    results = evaluate_run(args.run, args.steps, device=args.device, compile=args.compile)
     if args.steps and len(args.steps) > 1:
         from .training.runs import write_depth_study
 

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from .data import DATASETS, class_names  # noqa: E402
 from .files import atomic_write  # noqa: E402
 
 
@@ -21,6 +22,15 @@ def save_figure(figure, path: str | Path) -> None:
     figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
     plt.close(figure)
     atomic_write(path, lambda f: f.write(buffer.getvalue()), binary=True)
+
+
+def class_labels(dataset) -> list[str]:
+    """The names of the classes of a built-in dataset in label order; the label numbers for
+    a dataset without names."""
+    names = class_names(dataset.name) if dataset.name in DATASETS else ()
+    if len(names) != dataset.num_classes:
+        return [str(k) for k in range(dataset.num_classes)]
+    return list(names)
 
 
 @torch.no_grad()
@@ -63,6 +73,20 @@ def plot_decision_boundary(model, dataset, path: str | Path, resolution: int = 3
         s=6,
         edgecolors="k",
         linewidths=0.2,
+    )
+    handles = [
+        matplotlib.lines.Line2D(
+            [], [], ls="", marker="o", ms=5, mfc=cmap(k), mec="k", mew=0.2, label=name
+        )
+        for k, name in enumerate(class_labels(dataset))
+    ]
+    axes.legend(
+        handles=handles,
+        title="class",
+        fontsize=8,
+        title_fontsize=8,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1),
     )
     accuracy = float((model(dataset.x_test).argmax(dim=1) == dataset.y_test).float().mean())
     block = model.block
@@ -171,9 +195,8 @@ def plot_segmentation(model, dataset, path: str | Path, samples: int = 4) -> Non
         for column, title in enumerate(("input", "truth", "prediction")):
             axes[row, column].set_title(title if row == 0 else "", fontsize=9)
             axes[row, column].axis("off")
-    figure.colorbar(
-        picture, ax=axes.ravel().tolist(), ticks=range(classes), label="class", shrink=0.5
-    )
+    bar = figure.colorbar(picture, ax=axes.ravel().tolist(), label="class", shrink=0.5)
+    bar.set_ticks(range(classes), labels=class_labels(dataset))
     figure.suptitle(f"{dataset.name}: test segmentations", fontsize=10)
     save_figure(figure, path)
 

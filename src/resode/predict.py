@@ -17,6 +17,7 @@ import torch
 from .data import class_names
 from .errors import ResodeError
 from .files import atomic_write
+from .training.factory import compile_network
 from .training.runs import load_run
 from .training.state import read_config
 
@@ -49,14 +50,18 @@ def read_inputs(source: str, expected: tuple[int, ...], dataset) -> torch.Tensor
 
 
 @torch.no_grad()
-def predict_run(run, source: str, out=None, steps: int | None = None, chunk: int = 1024) -> Path:
+def predict_run(
+    run, source: str, out=None, steps: int | None = None, chunk: int = 1024, compile: bool = False
+) -> Path:
     """Predictions of ``run`` (at ``steps`` steps, default as trained) for ``source``; written
-    to ``out`` (.csv or .npz; default RUN/predictions.csv, .npz for segmentation)."""
+    to ``out`` (.csv or .npz; default RUN/predictions.csv, .npz for segmentation). With
+    ``compile`` the network runs through ``torch.compile``."""
     model, dataset = load_run(run)
     if steps is not None:
         model.steps = steps
+    network = compile_network(model) if compile else model
     x = read_inputs(source, dataset.input_shape, dataset)
-    y = torch.cat([model(x[i : i + chunk]) for i in range(0, len(x), chunk)])
+    y = torch.cat([network(x[i : i + chunk]) for i in range(0, len(x), chunk)])
     columns = _columns(read_config(run).data, dataset, y)
     default = "predictions.npz" if dataset.task == "segmentation" else "predictions.csv"
     path = Path(out) if out is not None else Path(run) / default

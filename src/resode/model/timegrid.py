@@ -25,7 +25,7 @@ from functools import lru_cache
 import torch
 from torch import nn
 
-from ..errors import check_choice, check_int, check_positive
+from ..errors import check_choice, check_int, check_positive, tracing
 from ..integrators.base import Blend
 
 INTERPOLATIONS = ("constant", "linear")
@@ -211,7 +211,10 @@ class TimeParameter(nn.Module):
         return self.T / self.intervals
 
     def plan(self, steps: int, offsets: tuple[float, ...], spans: tuple | None = None) -> StagePlan:
-        return stage_plan(steps, tuple(offsets), self.intervals, self.interp, spans)
+        """The cached :func:`stage_plan`; while tracing, the plan is made afresh (a compiled
+        graph holds its result as constants, and the cache wrapper cannot be traced)."""
+        plan = stage_plan.__wrapped__ if tracing() else stage_plan
+        return plan(steps, tuple(offsets), self.intervals, self.interp, spans)
 
     def at(self, t: float) -> torch.Tensor:
         """θ(t) for one time t ∈ [0, T] (for analysis; the step loop uses :meth:`plan`)."""

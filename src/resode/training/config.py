@@ -125,6 +125,11 @@ class TrainConfig:
         None, "training-time budget in seconds, split evenly over the levels", check=check_positive
     )
     memory: str = block_setting("memory")
+    compile: bool = setting(
+        False,
+        "run the network's forward and backward passes through torch.compile (code generated "
+        "on the first batches; pays on GPU, rarely on CPU); adam and sgd without varpro",
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.multilevel, list | tuple) and self.multilevel:
@@ -215,8 +220,14 @@ class TrainConfig:
         """varpro needs a linear head (classification, regression); gauss-newton needs forward-
         mode derivatives through the block and a batch whose Gauss–Newton matrix has at least
         rank ``cg_iterations`` (B examples of k classes give rank ≤ B(k − 1), regression ≥ B)."""
-        if not isinstance(self.varpro, bool):
-            raise ResodeError(f"varpro must be true or false, got {self.varpro!r}")
+        for name in ("varpro", "compile"):
+            if not isinstance(getattr(self, name), bool):
+                raise ResodeError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if self.compile and (self.varpro or self.optimizer == "gauss-newton"):
+            raise ResodeError(
+                "--compile applies to adam and sgd steps without --varpro; "
+                "gauss-newton and varpro run eagerly"
+            )
         task = dataset_task(self.data)
         if self.varpro and task not in ("classification", "regression"):
             raise ResodeError(

@@ -69,6 +69,14 @@ def build_model(config: TrainConfig, info: dict, level: int | None = None) -> Re
     return model
 
 
+def compile_network(module: torch.nn.Module) -> torch.nn.Module:
+    """``module`` run through ``torch.compile``: the same parameters, code generated on the
+    first call (and again for a new input shape, depth or train/eval mode)."""
+    if not hasattr(torch, "compile"):
+        raise ResodeError("--compile needs torch.compile (PyTorch 2.0 or later)")
+    return torch.compile(module)
+
+
 def make_optimizer(config: TrainConfig, model: torch.nn.Module):
     """Optimizer and schedule over ``config.epochs`` epochs (one level of a multilevel run).
 

@@ -48,7 +48,14 @@ from ..tasks import get_task
 from . import distributed
 from .config import DTYPES, TrainConfig
 from .evaluation import check_targets, evaluate, final_metrics
-from .factory import build_model, make_optimizer, make_varpro, model_info, resolve_device
+from .factory import (
+    build_model,
+    compile_network,
+    make_optimizer,
+    make_varpro,
+    model_info,
+    resolve_device,
+)
 from .multilevel import prolongate
 from .state import (
     CHECKPOINT,
@@ -70,7 +77,8 @@ class Run:
     """The state of one training run, handed from phase to phase.
 
     ``model`` is the network being trained (prolongated in place between levels);
-    ``network`` is what the forward pass calls: the model, or its DDP wrapper under torchrun.
+    ``network`` is what the forward pass of a step calls: the model, or its DDP wrapper under
+    torchrun, compiled with ``config.compile``.
     ``counters`` holds epoch, step and level; ``history`` one record per epoch;
     ``summaries`` one per finished level of a multilevel run.
     """
@@ -205,7 +213,8 @@ def _read_resume_checkpoint(config, out: Path, context) -> tuple[dict, dict] | N
     None when the run was stopped before its first checkpoint.
     """
     stored = read_config(out)
-    if replace(stored, epochs=config.epochs) != config or stored.epochs > config.epochs:
+    same = replace(stored, epochs=config.epochs, compile=config.compile) == config
+    if not same or stored.epochs > config.epochs:
         raise ResodeError(f"config differs from the one stored in {out}; cannot resume")
     if context.is_main:
         remove_partial_writes(out)
@@ -282,13 +291,16 @@ def _enter_level(run: Run, level: int) -> None:
 
 
 def _network(run: Run) -> torch.nn.Module:
-    """The model, wrapped in DistributedDataParallel when the run is distributed."""
+    """The model, wrapped in DistributedDataParallel when the run is distributed and in
+    ``torch.compile`` with ``compile``. The wrappers share the model's parameters: the model
+    itself is what is evaluated and saved, so its state_dict keys stay as they are."""
     device = run.context.device
-    if not run.context.distributed:
-        return run.model
-    return torch.nn.parallel.DistributedDataParallel(
-        run.model, device_ids=[device.index] if device.type == "cuda" else None
-    )
+    network = run.model
+    if run.context.distributed:
+        network = torch.nn.parallel.DistributedDataParallel(
+            network, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    return compile_network(network) if run.config.compile else network
 
 
 def _progress_bar(run: Run, level: int, start: int) -> tqdm:

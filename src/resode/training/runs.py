@@ -10,7 +10,7 @@ from ..files import read_json, read_tensors
 from ..model.resnet import ResNet
 from .config import DTYPES
 from .evaluation import final_metrics
-from .factory import build_model, model_info, resolve_device
+from .factory import build_model, compile_network, model_info, resolve_device
 from .state import MODEL, model_level, read_config
 
 SPLITS = ("train", "val", "test")
@@ -38,14 +38,16 @@ def load_run(run: str | Path, device: str = "cpu") -> tuple[ResNet, Dataset]:
 
 
 def evaluate_run(
-    run: str | Path, steps: list[int] | None = None, device: str = "cpu"
+    run: str | Path, steps: list[int] | None = None, device: str = "cpu", compile: bool = False
 ) -> list[dict]:
-    """Metrics of a run at its trained depth, or at each depth in ``steps``."""
+    """Metrics of a run at its trained depth, or at each depth in ``steps``; with ``compile``
+    the network runs through ``torch.compile`` (compiled again for each depth)."""
     model, dataset = load_run(run, device)
+    network = compile_network(model) if compile else model
     results = []
     for depth in steps or [model.steps]:
         model.steps = depth
-        results.append({"steps": model.steps, **final_metrics(model, dataset)})
+        results.append({"steps": model.steps, **final_metrics(network, dataset)})
     return results
 
 

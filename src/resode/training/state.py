@@ -128,13 +128,16 @@ def _same_config(stored, config: TrainConfig) -> bool:
         saved = TrainConfig.from_dict(stored)
     except (ResodeError, TypeError):
         return False
-    return replace(saved, epochs=config.epochs) == config and saved.epochs <= config.epochs
+    same = replace(saved, epochs=config.epochs, compile=config.compile) == config
+    return same and saved.epochs <= config.epochs
 
 
 def extended_config(stored: TrainConfig, given: dict) -> TrainConfig:
-    """``stored`` with more ``epochs`` if ``given`` asks for it (train longer); any other
+    """``stored`` with more ``epochs`` if ``given`` asks for it (train longer), and
+    ``compile`` as given (it changes how the network runs, not what it computes); any other
     change of a setting, or fewer epochs, is refused naming the field."""
-    changed = sorted(k for k, v in given.items() if getattr(stored, k) != v and k != "epochs")
+    free = ("epochs", "compile")
+    changed = sorted(k for k, v in given.items() if getattr(stored, k) != v and k not in free)
     if changed:
         raise ResodeError(f"cannot change {', '.join(changed)} when resuming")
     epochs = given.get("epochs", stored.epochs)
@@ -145,7 +148,7 @@ def extended_config(stored: TrainConfig, given: dict) -> TrainConfig:
         )
     if epochs > stored.epochs and stored.multilevel is not None:
         raise ResodeError("cannot change epochs of a multilevel run when resuming")
-    return replace(stored, epochs=epochs)
+    return replace(stored, epochs=epochs, compile=given.get("compile", stored.compile))
 
 
 def restore_checkpoint(
