@@ -34,8 +34,8 @@ def class_labels(dataset) -> list[str]:
 
 
 @torch.no_grad()
-def plot_decision_boundary(model, dataset, path: str | Path, resolution: int = 300) -> None:
-    """Predicted class over the bounding box of the data, with the test points on top."""
+def _predicted_regions(model, dataset, resolution: int):
+    """The grid axes over the data's bounding box (5 % margin) and the predicted class on it."""
     x = torch.cat([dataset.x_train, dataset.x_test]).float().cpu().numpy()
     low, high = x.min(axis=0), x.max(axis=0)
     margin = 0.05 * (high - low)
@@ -45,9 +45,15 @@ def plot_decision_boundary(model, dataset, path: str | Path, resolution: int = 3
     grid = torch.as_tensor(mesh, dtype=parameter.dtype, device=parameter.device)
     was_training = model.training
     model.eval()
-    predicted = torch.cat([model(chunk).argmax(dim=1) for chunk in grid.split(8192)])
+    with torch.no_grad():
+        predicted = torch.cat([model(chunk).argmax(dim=1) for chunk in grid.split(8192)])
     model.train(was_training)
-    regions = predicted.cpu().numpy().reshape(resolution, resolution)
+    return gx, gy, predicted.cpu().numpy().reshape(resolution, resolution)
+
+
+def plot_decision_boundary(model, dataset, path: str | Path, resolution: int = 300) -> None:
+    """Predicted class over the bounding box of the data, with the test points on top."""
+    gx, gy, regions = _predicted_regions(model, dataset, resolution)
     classes = dataset.num_classes
     cmap = plt.get_cmap("tab10", 10)
     figure, axes = plt.subplots(figsize=(5.5, 5))

@@ -1,0 +1,250 @@
+"""The sub-commands of ``resode``, one function each: parse nothing, call the Python API,
+print a short summary."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from dataclasses import fields
+from pathlib import Path
+
+from ..errors import ResodeError, RunDirectoryError
+from ..training.config import TrainConfig
+from ..training.distributed import launched_world_size
+
+
+def _run_gradients(args: argparse.Namespace) -> int:
+    from ..errors import check_int
+    from ..training.runs import gradients_of_run
+
+    samples = check_int("samples", args.samples)
+    report = gradients_of_run(args.run, args.out, samples=samples, split=args.split)
+    for name in ("initial", "trained"):
+        for index, unit in enumerate(report[name]):
+            where = f" unit {index}" if len(report[name]) > 1 else ""
+            print(
+                f"{name}{where}: ‖∂E/∂Y_0‖/‖∂E/∂Y_N‖ = {unit['state_ratio_first_last']:.3g}, "
+                f"‖∂E/∂θ_first‖/‖∂E/∂θ_last‖ = {unit['weight_ratio_first_last']:.3g}"
+            )
+    out = args.out or args.run
+    print(f"wrote {out / 'gradients.json'} and {out / 'gradients.png'}")
+    return 0
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from ..training.export import export_run
+
+    path = export_run(args.run, args.format, steps=args.steps, out=args.out)
+    print(f"wrote {path}")
+    return 0
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    from ..predict import predict_run
+
+    path = predict_run(args.run, args.input, args.out, steps=args.steps, compile=args.compile)
+    print(f"wrote {path}")
+    return 0
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from ..report import write_report
+
+    print(f"wrote {write_report(args.run, args.out)}")
+    return 0
+
+
+def _default_out(data: str) -> Path:
+    base = Path("runs") / f"{data}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out, suffix = base, 2
+    while out.exists():
+        out, suffix = base.with_name(f"{base.name}-{suffix}"), suffix + 1
+    return out
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from ..errors import check_int, check_positive
+    from ..training.loop import train
+    from ..training.state import extended_config, read_config
+
+    guard = check_int("guard", args.guard, minimum=0)
+    state_bound = check_positive("state bound", args.state_bound)
+
+    given = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
+    given = {k: v for k, v in given.items() if v is not None}
+    if args.resume is not None:
+        if args.out is not None and args.out != args.resume:
+            raise ResodeError("use either --out (new run) or --resume DIR (continue DIR), not both")
+        try:
+            config = extended_config(read_config(args.resume), given)
+        except RunDirectoryError:
+            raise
+        except ResodeError as error:
+            raise ResodeError(
+                f"{error}; the run's settings are in {args.resume / 'config.json'}"
+            ) from None
+        out, resume = args.resume, True
+    else:
+        if "multilevel" in given and "steps" in given:
+            raise ResodeError("give either --steps or --multilevel (its last depth is the final N)")
+        config = TrainConfig(**given)
+        if args.out is None and launched_world_size() > 1:
+            raise ResodeError("a distributed run needs --out DIR (the same on every process)")
+        out = args.out if args.out is not None else _default_out(config.data)
+        if (out / "config.json").exists() and not args.force:
+            raise ResodeError(
+                f"{out} already holds a run; continue it with --resume {out} "
+                "or overwrite it with --force"
+            )
+        resume = False
+    main_process = os.environ.get("RANK", "0") == "0"
+    metrics = train(
+        config,
+        out,
+        resume=resume,
+        progress=not args.quiet,
+        guard=guard,
+        state_bound=state_bound,
+        tensorboard=args.tensorboard,
+        distributed_required=args.distributed,
+    )
+    summary = {k: v for k, v in metrics.items() if k.startswith(("train_", "test_"))}
+    if main_process:
+        for level in metrics.get("levels", []):
+            print(_level_line(level, len(metrics["levels"])))
+        print(f"run directory: {out}")
+        print(" ".join(f"{k}={v:.4f}" for k, v in summary.items()))
+    return 0
+
+
+def _level_line(level: dict, count: int) -> str:
+    """One multilevel summary line, e.g. ``level 2/4: N=8, 10 epochs, 3.1 s, test_…``."""
+    tested = " ".join(f"{k}={v:.4f}" for k, v in level.items() if k.startswith("test_"))
+    return (
+        f"level {level['level'] + 1}/{count}: N={level['steps']}, {level['epochs']} epochs, "
+        f"{level['seconds']:.1f} s, {tested}"
+    )
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from ..training.runs import evaluate_run
+
+    results = evaluate_run(args.run, args.steps, device=args.device, compile=args.compile)
+    if args.steps and len(args.steps) > 1:
+        from ..training.runs import write_depth_study
+
+        write_depth_study(args.run, results, args.out or args.run)
+    if args.json:
+        print(json.dumps(results if args.steps and len(args.steps) > 1 else results[0], indent=2))
+        return 0
+    keys = [k for k in results[0] if k != "steps" and not k.startswith("val_")]
+    depths = [
+        ",".join(map(str, r["steps"])) if isinstance(r["steps"], list) else str(r["steps"])
+        for r in results
+    ]
+    column = max(5, *(len(d) for d in depths))
+    print(f"{'steps':>{column}}  " + "  ".join(f"{k:>15}" for k in keys))
+    for depth, row in zip(depths, results):
+        print(f"{depth:>{column}}  " + "  ".join(f"{row[k]:15.4f}" for k in keys))
+    return 0
+
+
+def _run_stability(args: argparse.Namespace) -> int:
+    from ..errors import check_int
+    from ..training.runs import analyze_run
+
+    report = analyze_run(args.run, args.out, samples=check_int("samples", args.samples))
+    for index, unit in enumerate(report["units"]):
+        _print_unit_report(unit, index if len(report["units"]) > 1 else None)
+    out = args.out or args.run
+    print(f"wrote {out / 'stability.json'} and {out / 'spectrum.png'}")
+    return 0
+
+
+def _print_unit_report(report: dict, index: int | None) -> None:
+    steps = report["per_step"]
+    unit = f"unit {index}: " if index is not None else ""
+    print(
+        f"{unit}{report['dynamics']} + {report['integrator']}, T = {report['T']:g}, "
+        f"N = {report['steps']}, h = {report['h']:.4g}, {report['examples']} examples"
+    )
+    header = ("step", "max Re λ", "ρ(J)", "unstable", "class", "|R(hλ)|max", "in region")
+    print(
+        f"{header[0]:>4} {header[1]:>11} {header[2]:>9} {header[3]:>8} "
+        f"{header[4]:>14} {header[5]:>10} {header[6]:>9} {'|μ| step map':>12}"
+    )
+    step_map = (report["step_map"] or {}).get("max_modulus", [float("nan")] * report["steps"])
+    for l in range(report["steps"]):
+        print(
+            f"{l:4d} {steps['max_real'][l]:11.3e} {steps['spectral_radius'][l]:9.4f} "
+            f"{steps['unstable_share'][l]:8.1%} {steps['class'][l]:>14} "
+            f"{steps['amplification'][l]:10.4f} {'yes' if steps['inside_region'][l] else 'NO':>9} "
+            f"{step_map[l]:12.6f}"
+        )
+    sens = report["sensitivity"]
+    print(
+        f"forward sensitivity: growth mean {sens['growth_mean']:.3f}, "
+        f"max {sens['growth_max']:.3f}; ‖∂Y_N/∂Y_0‖₂ mean {sens['singular_value_mean']:.3f}, "
+        f"max {sens['singular_value_max']:.3f}"
+    )
+    bound, ftle = report["log_norm"], report["lyapunov"]
+    print(
+        f"growth bound exp(Σ h μ₂(J)): mean {bound['growth_bound_mean']:.3f}, "
+        f"max {bound['growth_bound_max']:.3f} (≥ measured growth; μ₂ > 0 in "
+        f"{bound['positive_share']:.0%} of steps × examples)"
+    )
+    leading = ", ".join(f"{v:.4f}" for v in ftle["max"])
+    print(f"finite-time Lyapunov exponents (max over examples, per unit time): {leading}")
+    print(f"verdict: {report['verdict']}")
+
+
+def _run_landscape(args: argparse.Namespace) -> int:
+    from ..analysis.landscape import landscape_of_run
+
+    options = {"split": args.split, "grid": args.grid, "span": args.span, "seed": args.seed}
+    result = landscape_of_run(args.run, args.out, between=args.between, **options)
+    roughness = ", ".join(
+        f"{key} {value:.4g}" for key, value in result["roughness"].items() if key != "hessian"
+    )
+    if "hessian" in result["roughness"]:
+        hessian = result["roughness"]["hessian"]
+        roughness += f", Hessian λmax {hessian['max']:.4g} λmin {hessian['min']:.4g}"
+    print(f"{result['kind']}: {roughness}; {result['seconds']['grid']:.1f} s")
+    print(f"wrote {(args.out or args.run) / 'landscape.json'} and landscape.png")
+    return 0
+
+
+def _run_experiment(args: argparse.Namespace) -> int:
+    from ..experiments import run_experiment
+
+    options = {
+        key: getattr(args, key)
+        for key in ("steps", "grid", "scale", "seed")
+        if getattr(args, key) is not None
+    }
+    if args.quick:
+        options["quick"] = True
+    if args.full:
+        options["full"] = True
+    if "steps" in options:
+        options["steps"] = tuple(options["steps"])
+    result = run_experiment(args.name, args.out, **options)
+    shown = result if args.name == "all" else {args.name: result}
+    for name, document in shown.items():
+        print(f"{name}: {args.out / (name + '.json')} ({document.get('seconds', 0):.1f} s)")
+    return 0
+
+
+COMMANDS = {
+    "train": _run_train,
+    "evaluate": _run_evaluate,
+    "stability": _run_stability,
+    "gradients": _run_gradients,
+    "landscape": _run_landscape,
+    "export": _run_export,
+    "report": _run_report,
+    "predict": _run_predict,
+    "experiment": _run_experiment,
+}

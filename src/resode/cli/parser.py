@@ -1,0 +1,208 @@
+"""The parser of the ``resode`` command: sub-commands and flags; ``train``'s flags are
+generated from the fields of :class:`~resode.training.config.TrainConfig`."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+from pathlib import Path
+
+from ..experiments import EXPERIMENTS
+from ..training.config import DEVICES, TrainConfig
+
+
+class UsageError(Exception):
+    """Raised instead of argparse's exit so every CLI error is one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # noqa: D401 - argparse hook
+        raise UsageError(message)
+
+
+def _choices(names) -> str:
+    return "|".join(sorted(names))
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected integers separated by commas, got {text!r}"
+        ) from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one integer")
+    return values
+
+
+def _int_or_list(text: str) -> int | list[int]:
+    values = _int_list(text)
+    return values[0] if len(values) == 1 and "," not in text else values
+
+
+ARGUMENT_TYPES = {
+    "str": str,
+    "str | None": str,
+    "int": int,
+    "int | None": int,
+    "float": float,
+    "float | None": float,
+    "list[int] | None": _int_list,
+    "int | list[int]": _int_or_list,
+}
+"""argparse type of a config field, by its annotation."""
+
+
+def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per :class:`TrainConfig` field, its help and choices from the field."""
+    defaults = TrainConfig()
+    for field in fields(TrainConfig):
+        help_text, choices = field.metadata["help"], field.metadata.get("choices")
+        if choices is not None:
+            help_text += f": {_choices(choices)}"
+        flag = "--" + field.name.replace("_", "-")
+        default = getattr(defaults, field.name)
+        if str(field.type) == "bool":  # a switch: given means true
+            parser.add_argument(
+                flag,
+                dest=field.name,
+                action="store_true",
+                default=None,
+                help=f"{help_text} (default: off)",
+            )
+            continue
+        parser.add_argument(
+            flag,
+            dest=field.name,
+            type=ARGUMENT_TYPES[str(field.type)],
+            default=None,
+            help=f"{help_text} (default: {default})",
+        )
+
+
+COMPILE_HELP = "run the network through torch.compile (pays on GPU; see the README)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="resode", description="Residual networks as discretized ODEs.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    _add_train_command(commands)
+    evaluate = commands.add_parser(
+        "evaluate", help="evaluate a trained run, optionally at other depths"
+    )
+    evaluate.add_argument("run", type=Path, metavar="DIR", help="run directory")
+    evaluate.add_argument(
+        "--steps", type=_int_list, help="number(s) of steps to evaluate at, e.g. 8 or 8,16,32"
+    )
+    evaluate.add_argument("--device", default="cpu", help=f"device: {_choices(DEVICES)}")
+    evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    evaluate.add_argument("--compile", action="store_true", help=COMPILE_HELP)
+    evaluate.add_argument(
+        "--out",
+        type=Path,
+        help="with several --steps: where depth.json and depth.png go (default: DIR)",
+    )
+
+    stability = commands.add_parser(
+        "stability", help="Jacobian spectra, stability region and sensitivity of a trained run"
+    )
+    stability.add_argument("run", type=Path, metavar="RUN_DIR", help="run directory")
+    stability.add_argument("--out", type=Path, help="where to write (default: RUN_DIR)")
+    stability.add_argument("--samples", type=int, default=512, help="test inputs analysed")
+    _add_gradients_command(commands)
+
+    _add_landscape_parser(commands)
+    _add_export_parser(commands)
+    _add_predict_and_report_commands(commands)
+    _add_experiment_command(commands)
+    return parser
+
+
+def _add_train_command(commands) -> None:
+    train = commands.add_parser("train", help="train a network and write a run directory")
+    _add_train_arguments(train)
+    train.add_argument("--out", type=Path, help="run directory (default: runs/DATA-TIMESTAMP)")
+    train.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR")
+    train.add_argument("--force", action="store_true", help="overwrite an existing run in --out")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--guard",
+        type=int,
+        default=0,
+        metavar="B",
+        help="check forward stability every B batches (0: only when the loss is non-finite)",
+    )
+    train.add_argument(
+        "--state-bound",
+        type=float,
+        default=1e6,
+        help="largest |Y| a stable forward pass may reach (default: 1e6)",
+    )
+    train.add_argument("--tensorboard", action="store_true", help="also log to DIR/tensorboard")
+    train.add_argument(
+        "--distributed",
+        action="store_true",
+        help="require a torchrun launch (data-parallel over its processes)",
+    )
+
+
+def _add_predict_and_report_commands(commands) -> None:
+    predict = commands.add_parser("predict", help="apply a trained run to new inputs")
+    predict.add_argument("run", type=Path, metavar="RUN_DIR", help="run directory")
+    predict.add_argument("input", help="'test' (the test split), FILE.npz (array x) or FILE.csv")
+    predict.add_argument("--out", type=Path, help="FILE.csv or FILE.npz (default: in RUN_DIR)")
+    predict.add_argument("--steps", type=int, help="steps per unit (default: as trained)")
+    predict.add_argument("--compile", action="store_true", help=COMPILE_HELP)
+    report = commands.add_parser("report", help="write report.html, one page that shows a run")
+    report.add_argument("run", type=Path, metavar="RUN_DIR", help="run directory")
+    report.add_argument("--out", type=Path, help="folder for report.html (default: RUN_DIR)")
+
+
+def _add_experiment_command(commands) -> None:
+    experiment = commands.add_parser("experiment", help="reproduce an experiment of the lecture")
+    experiment.add_argument("name", help=f"experiment: {_choices(EXPERIMENTS)}|all")
+    experiment.add_argument("--out", type=Path, default=Path("runs/experiments"))
+    experiment.add_argument("--steps", type=_int_list, help="landscape: values of N, e.g. 5,100")
+    experiment.add_argument("--grid", type=int, help="landscape: grid points per axis")
+    experiment.add_argument("--scale", type=float, help="landscape: scale s of the inputs")
+    experiment.add_argument("--seed", type=int, help="random seed")
+    experiment.add_argument("--quick", action="store_true", help="reduced size (seconds)")
+    experiment.add_argument("--full", action="store_true", help="full size where it differs")
+
+
+def _add_gradients_command(commands) -> None:
+    gradients = commands.add_parser(
+        "gradients", help="gradients through depth of a run, at initialization and trained"
+    )
+    gradients.add_argument("run", type=Path, metavar="RUN_DIR", help="run directory")
+    gradients.add_argument("--out", type=Path, help="where to write (default: RUN_DIR)")
+    gradients.add_argument("--samples", type=int, default=256, help="examples of the batch")
+    gradients.add_argument("--split", default="train", help="train|val|test (default: train)")
+
+
+def _add_landscape_parser(commands) -> None:
+    landscape = commands.add_parser(
+        "landscape", help="loss on a random filter-normalized plane around a run, or between two"
+    )
+    landscape.add_argument("run", type=Path, metavar="RUN_DIR", help="run directory")
+    landscape.add_argument("--split", default="test", choices=("test", "train"))
+    landscape.add_argument("--grid", type=int, default=41, help="points per axis (default: 41)")
+    landscape.add_argument(
+        "--span", type=float, default=1.0, help="plane: a, b in [-span, span] (default: 1)"
+    )
+    landscape.add_argument("--seed", type=int, default=0, help="seed of the two directions")
+    landscape.add_argument(
+        "--between", type=Path, metavar="RUN2", help="the segment from RUN_DIR to RUN2 instead"
+    )
+    landscape.add_argument("--out", type=Path, help="where to write (default: RUN_DIR)")
+
+
+def _add_export_parser(commands) -> None:
+    from ..training.export import FORMATS
+
+    export = commands.add_parser("export", help="write a run's network as ONNX, TorchScript or pt2")
+    export.add_argument("run", type=Path, metavar="RUN_DIR", help="run directory")
+    export.add_argument("--format", default="onnx", help=f"{_choices(FORMATS)} (default: onnx)")
+    export.add_argument("--steps", type=int, help="steps per unit (default: as trained)")
+    export.add_argument("--out", type=Path, help="file to write (default: RUN_DIR/model.SUFFIX)")
