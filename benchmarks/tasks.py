@@ -1,12 +1,16 @@
 """Accuracy benchmarks of the learning tasks: one seeded training run per entry.
 
 Prints, per entry, the task metric on the test split, the wall-clock time and the target;
-writes the table as JSON with ``--json``. Entries (all on CPU, seed 0):
+writes the table as JSON with ``--json``. The entries are the shipped recipes (their settings
+are read from the recipe files, whose ``[measured]`` tables record these results), plus
+comparisons. Entries (all on CPU, seed 0):
 
+    peaks, ellipses,  dense, classification          the main job's network
+    spirals, circles
     digits            2-D conv, classification          target test accuracy ≥ 0.985 in < 180 s
     mnist1d           1-D conv, classification          target test accuracy ≥ 0.95  in < 600 s
     shapes            2-D conv U-shaped, segmentation   target test mIoU ≥ 0.90
-    bars-stable       antisymmetric + RK4, segmentation report mIoU ...
+    bars              antisymmetric + RK4, segmentation report mIoU ...
     bars-standard     standard + forward Euler          ... at equal depth
     peaks-regression  dense, regression                 target test R² ≥ 0.99
     diabetes          dense, regression                 R² next to a ridge baseline (same split)
@@ -21,78 +25,38 @@ import json
 import tempfile
 import time
 
-from resode.data import load_dataset
+from resode.data import dataset_task, load_dataset
 from resode.training.config import TrainConfig
 from resode.training.loop import train
+from resode.training.recipes import recipes
+from resode.training.runs import HEADLINE
 
-BARS = dict(data="bars", widths=[16], steps=8, T=8.0, epochs=12, batch_size=32, lr=0.005)
-ENTRIES: dict[str, dict] = {
-    "digits": dict(
-        config=dict(
-            data="digits", widths=[16, 32], steps=4, T=2.0, epochs=40, batch_size=64, lr=0.005
-        ),
-        metric="test_accuracy",
-        target=0.985,
-        budget=180,
-    ),
-    "mnist1d": dict(
-        config=dict(
-            data="mnist1d",
-            widths=[32, 64],
-            steps=4,
-            T=2.0,
-            epochs=60,
-            batch_size=64,
-            lr=0.005,
-            kernel_size=5,
-        ),
-        metric="test_accuracy",
-        target=0.95,
-        budget=600,
-    ),
-    "shapes": dict(
-        config=dict(
-            data="shapes",
-            widths=[16, 32, 64],
-            steps=4,
-            T=2.0,
-            epochs=10,
-            batch_size=32,
-            lr=0.005,
-            dynamics="standard",
-            activation="relu",
-            norm="batch",
-        ),
-        metric="test_miou",
-        target=0.90,
-    ),
-    "bars-stable": dict(
-        config=dict(BARS, dynamics="antisymmetric", integrator="rk4"), metric="test_miou"
-    ),
-    "bars-standard": dict(
-        config=dict(BARS, dynamics="standard", integrator="euler"), metric="test_miou"
-    ),
-    "peaks-regression": dict(
-        config=dict(
-            data="peaks-regression", width=32, steps=8, T=4.0, epochs=60, batch_size=64, lr=0.005
-        ),
-        metric="test_r2",
-        target=0.99,
-    ),
-    "diabetes": dict(
-        config=dict(
-            data="diabetes",
-            width=16,
-            steps=4,
-            T=1.0,
-            epochs=100,
-            batch_size=32,
-            lr=0.003,
-            weight_decay=1e-3,
-        ),
-        metric="test_r2",
-    ),
+TARGETS = {
+    "digits": dict(target=0.985, budget=180),
+    "mnist1d": dict(target=0.95, budget=600),
+    "shapes": dict(target=0.90),
+    "peaks-regression": dict(target=0.99),
 }
+"""Targets of the entries that have one: the test metric to reach, within ``budget`` seconds."""
+COMPARISONS = {"bars-standard": ("bars", dict(dynamics="standard", integrator="euler"))}
+"""Extra entries: a recipe with some settings changed, to compare with the recipe itself."""
+
+
+def _entries() -> dict[str, dict]:
+    """One entry per shipped recipe (its settings: the recipe file), plus the comparisons."""
+    entries = {}
+    for name, recipe in recipes().items():
+        entries[name] = dict(config=dict(recipe.settings), recipe=name, **TARGETS.get(name, {}))
+    for name, (base, changes) in COMPARISONS.items():
+        entries[name] = dict(config={**recipes()[base].settings, **changes}, recipe=base)
+    for entry in entries.values():
+        entry["metric"] = "test_" + HEADLINE[dataset_task(entry["config"]["data"])]
+    return entries
+
+
+ENTRIES: dict[str, dict] = _entries()
+"""The benchmark entries: the settings of each come from the recipe files in
+``src/resode/training/recipes`` (one source of truth)."""
 
 
 def ridge_baseline(seed: int = 0) -> float:

@@ -2,6 +2,8 @@
 
     resode train [--data peaks --dynamics antisymmetric --integrator rk4 ...] [--out DIR]
     resode train --multilevel 4,8,16,32 [...]   (train shallow, prolongate, go on)
+    resode train --data digits [--epochs 10]   (a dataset's tuned recipe, one setting changed)
+    resode train --config FILE [...]          (settings from a TOML file, e.g. RUN/config.toml)
     resode train --resume DIR [--epochs E]   (continue; a larger E trains longer)
     resode evaluate DIR [--steps 8,16,32] [--json] [--compile]
     resode stability DIR [--out DIR]
@@ -11,6 +13,7 @@
     resode predict DIR test|FILE.npz|FILE.csv [--out FILE.csv|FILE.npz] [--steps N] [--compile]
     resode report DIR [--out DIR]               (report.html: one self-contained page)
     resode experiment NAME|all [--out DIR] [--quick]
+    resode recipes [NAME] [--markdown]         (the recipes and what they reach; NAME: its file)
 
 Bad input ends with one line ``resode: error: …`` and exit code 2; a diverged training run
 ends with exit code 1 and leaves its last good checkpoint in place.

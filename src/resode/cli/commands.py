@@ -67,6 +67,7 @@ def _default_out(data: str) -> Path:
 def _run_train(args: argparse.Namespace) -> int:
     from ..errors import check_int, check_positive
     from ..training.loop import train
+    from ..training.recipes import compose_config
     from ..training.state import extended_config, read_config
 
     guard = check_int("guard", args.guard, minimum=0)
@@ -75,6 +76,8 @@ def _run_train(args: argparse.Namespace) -> int:
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
     given = {k: v for k, v in given.items() if v is not None}
     if args.resume is not None:
+        if args.config is not None:
+            raise ResodeError("use either --config FILE (new run) or --resume DIR, not both")
         if args.out is not None and args.out != args.resume:
             raise ResodeError("use either --out (new run) or --resume DIR (continue DIR), not both")
         try:
@@ -89,7 +92,7 @@ def _run_train(args: argparse.Namespace) -> int:
     else:
         if "multilevel" in given and "steps" in given:
             raise ResodeError("give either --steps or --multilevel (its last depth is the final N)")
-        config = TrainConfig(**given)
+        config = compose_config(given, args.config)
         if args.out is None and launched_world_size() > 1:
             raise ResodeError("a distributed run needs --out DIR (the same on every process)")
         out = args.out if args.out is not None else _default_out(config.data)
@@ -237,6 +240,25 @@ def _run_experiment(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_recipes(args: argparse.Namespace) -> int:
+    from ..training.recipes import recipe_text, recipes
+
+    if args.name is not None:
+        print(recipe_text(args.name), end="")
+        return 0
+    rows = [(r.name, r.summary(), r.result()) for r in recipes().values()]
+    if args.markdown:
+        print("| recipe | settings | result (2-core CPU) |\n|---|---|---|")
+        for name, settings, result in rows:
+            print(f"| `{name}` | {settings} | {result} |")
+        return 0
+    width = max(len(name) for name, _, _ in rows)
+    for name, settings, result in rows:
+        print(f"{name:{width}}  {result}\n{'':{width}}  {settings}")
+    print("resode train --data NAME uses a recipe; resode recipes NAME prints its file")
+    return 0
+
+
 COMMANDS = {
     "train": _run_train,
     "evaluate": _run_evaluate,
@@ -247,4 +269,5 @@ COMMANDS = {
     "report": _run_report,
     "predict": _run_predict,
     "experiment": _run_experiment,
+    "recipes": _run_recipes,
 }

@@ -116,12 +116,30 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export_parser(commands)
     _add_predict_and_report_commands(commands)
     _add_experiment_command(commands)
+    recipes = commands.add_parser(
+        "recipes", help="the tuned recipe of every dataset, with what it reaches and how long"
+    )
+    recipes.add_argument("name", nargs="?", help="print this recipe's TOML file")
+    recipes.add_argument("--markdown", action="store_true", help="the list as a Markdown table")
     return parser
 
 
 def _add_train_command(commands) -> None:
-    train = commands.add_parser("train", help="train a network and write a run directory")
+    train = commands.add_parser(
+        "train",
+        help="train a network and write a run directory",
+        description="Train a network. --data X starts from X's tuned recipe (`resode recipes X`), "
+        "--config FILE from a TOML file; flags given override single settings. The defaults "
+        "shown are the main job's (resode train with no flags).",
+    )
     _add_train_arguments(train)
+    train.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="TOML file of settings (e.g. RUN/config.toml, which every run writes); "
+        "missing keys take the defaults",
+    )
     train.add_argument("--out", type=Path, help="run directory (default: runs/DATA-TIMESTAMP)")
     train.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR")
     train.add_argument("--force", action="store_true", help="overwrite an existing run in --out")

@@ -25,6 +25,7 @@ from ..files import (
     write_tensors,
 )
 from .config import TrainConfig
+from .config_file import CONFIG_TOML, write_config_toml
 
 CHECKPOINT = "checkpoint.safetensors"
 MODEL = "model.safetensors"
@@ -32,7 +33,10 @@ CONFIG = "config.json"
 
 
 def write_config(out: Path, config: TrainConfig, model_info: dict) -> None:
+    """``config.json`` (read back by resume and the analyses) and ``config.toml`` (reproduces
+    the run: ``resode train --config RUN/config.toml``)."""
     write_json(out / CONFIG, {**config.to_dict(), "model": model_info})
+    write_config_toml(out / CONFIG_TOML, config)
 
 
 def read_config(out: str | Path) -> TrainConfig:
