@@ -169,6 +169,8 @@ def read_npz(path: Path) -> Table:
                 held = ", ".join(arrays.files) or "nothing"
                 raise ResodeError(f"{path} needs arrays 'x' and 'y'; it holds {held}")
             x, y = arrays["x"], arrays["y"]
+    except ResodeError:
+        raise
     except (OSError, ValueError, zipfile.BadZipFile) as error:
         raise ResodeError(f"cannot read {path} as NPZ: {error}") from None
     if x.dtype.kind not in "biuf" or y.dtype.kind not in "biufU":

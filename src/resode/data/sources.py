@@ -125,6 +125,7 @@ def describe_source(name: str, target: str | None = None, task: str | None = Non
     listed = tuple((split, str(p)) for split, p in paths.items())
     tables = _read(form, listed, target, _signature(paths))
     _check_alike(tables)
+    _split_sizes(name, tables)
     first = next(iter(tables.values()))
     kind = KINDS_BY_RANK[first.x.ndim]
     y = _all_y(tables)
@@ -147,14 +148,22 @@ def describe_source(name: str, target: str | None = None, task: str | None = Non
     return UserData(name, tables, chosen, kind, names, summary)
 
 
-def _seeded_sizes(count: int, origin: str) -> tuple[int, int, int]:
+def _split_sizes(name: str, tables: dict[str, Table]) -> tuple[int, int, int] | None:
+    """(train, val, test) counts of the seeded cut: of everything, or val carved from the
+    user's train split (test 0: the user's own); None when all three splits are fixed."""
+    if "val" in tables:
+        return None
+    count = len(tables["all" if "all" in tables else "train"].x)
     held = round(HELD_OUT * count)
-    if held == 0 or count - 2 * held == 0:
-        raise ResodeError(
-            f"{origin} has {count} examples: a seeded 70/15/15 split would leave a split empty; "
-            "give at least 4 examples, or fixed train/val/test files"
-        )
-    return count - 2 * held, held, held
+    if "all" in tables and held and count > 2 * held:
+        return count - 2 * held, held, held
+    if "all" not in tables and held and count > held:
+        return count - held, held, 0
+    cut = "a seeded 70/15/15 split" if "all" in tables else "a validation split from train"
+    raise ResodeError(
+        f"{name} has {count} training examples: {cut} would leave a split empty; give at "
+        "least 4 examples, or fixed train/val/test files"
+    )
 
 
 def _order(y: np.ndarray, task: str, rng: np.random.Generator) -> np.ndarray:
@@ -165,18 +174,8 @@ def _cut(data: UserData, x: dict, y: dict, seed: int) -> tuple[dict, dict]:
     """{train, val, test} arrays: the user's fixed splits (val carved from train if absent,
     seeded), or one seeded 70/15/15 split of everything."""
     rng = np.random.default_rng(seed)
-    if "all" in x:
-        sizes = _seeded_sizes(len(x["all"]), data.name)
-    elif "val" not in x:
-        count = len(x["train"])
-        held = round(HELD_OUT * count)
-        if held == 0 or held == count:
-            raise ResodeError(
-                f"the train split of {data.name} has {count} examples: too few to carve a "
-                "validation split from it; give at least 4, or a val file/folder"
-            )
-        sizes = (count - held, held, 0)
-    else:
+    sizes = _split_sizes(data.name, data.tables)
+    if sizes is None:
         return x, y
     source = "all" if "all" in x else "train"
     order = _order(y[source], data.task, rng)
