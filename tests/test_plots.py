@@ -32,5 +32,5 @@ def test_the_boundary_legend_names_the_classes(figures, tmp_path):
 
 def test_a_dataset_without_names_shows_the_label_numbers():
     dataset = load_dataset("peaks", sizes=(20, 20, 20))
-    dataset.name = "my data"
+    dataset.name, dataset.class_names = "my data", ()
     assert plots.class_labels(dataset) == ["0", "1", "2", "3", "4"]

@@ -25,9 +25,11 @@ def save_figure(figure, path: str | Path) -> None:
 
 
 def class_labels(dataset) -> list[str]:
-    """The names of the classes of a built-in dataset in label order; the label numbers for
-    a dataset without names."""
-    names = class_names(dataset.name) if dataset.name in DATASETS else ()
+    """The names of the classes of a dataset in label order; the label numbers for a dataset
+    without names."""
+    names = dataset.class_names
+    if not names and dataset.name in DATASETS:
+        names = class_names(dataset.name)
     if len(names) != dataset.num_classes:
         return [str(k) for k in range(dataset.num_classes)]
     return list(names)

@@ -10,6 +10,7 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
+from ..data.files import absolute_source, parse_source, source_label
 from ..errors import ResodeError, RunDirectoryError
 from ..training.config import TrainConfig
 from ..training.distributed import launched_world_size
@@ -64,6 +65,14 @@ def _default_out(data: str) -> Path:
     return out
 
 
+def _say_what_the_data_is(config: TrainConfig) -> None:
+    """For a user's own data: one line on its kind, task (and why) and splits."""
+    from ..data.sources import describe_source
+
+    if parse_source(config.data) is not None and os.environ.get("RANK", "0") == "0":
+        print(describe_source(config.data, **config.source_options()).summary)
+
+
 def _run_train(args: argparse.Namespace) -> int:
     from ..errors import check_int, check_positive
     from ..training.loop import train
@@ -92,10 +101,13 @@ def _run_train(args: argparse.Namespace) -> int:
     else:
         if "multilevel" in given and "steps" in given:
             raise ResodeError("give either --steps or --multilevel (its last depth is the final N)")
+        if "data" in given:
+            given["data"] = absolute_source(given["data"])
         config = compose_config(given, args.config)
+        _say_what_the_data_is(config)
         if args.out is None and launched_world_size() > 1:
             raise ResodeError("a distributed run needs --out DIR (the same on every process)")
-        out = args.out if args.out is not None else _default_out(config.data)
+        out = args.out if args.out is not None else _default_out(source_label(config.data))
         if (out / "config.json").exists() and not args.force:
             raise ResodeError(
                 f"{out} already holds a run; continue it with --resume {out} "

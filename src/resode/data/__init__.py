@@ -1,4 +1,5 @@
-"""Datasets, generated (seeded) or bundled with installed packages (no downloads at run time).
+"""Datasets, generated (seeded) or bundled with installed packages (no downloads at run time),
+or a user's own files: ``csv:PATH``, ``npz:PATH``, ``folder:PATH`` (see :mod:`.sources`).
 
 ``load_dataset(name, seed, sizes, **options)`` returns a ``Dataset`` of torch tensors split
 into train/validation/test; ``DATASETS`` maps each name to its ``DatasetSpec`` (task, input
@@ -18,6 +19,7 @@ from ..errors import ResodeError, check_choice, check_int
 from ..tasks import TASKS
 from .bundled import DIABETES_SIZE, DIGITS_SIZE, build_diabetes, build_digits, build_mnist1d
 from .dataset import KINDS, Dataset, Splits, cut_splits
+from .files import parse_source
 from .images import BAR_CLASSES, SHAPE_CLASSES, check_image_size, make_bars, make_shapes
 from .synthetic import (
     make_circles,
@@ -113,23 +115,41 @@ DATASETS: dict[str, DatasetSpec] = {
 }  # fmt: skip
 
 
-def _spec(name: str) -> DatasetSpec:
-    return DATASETS[check_choice("dataset", name, DATASETS)]
+def _spec(name: str, **options: object):
+    """The DatasetSpec of a built-in set, or the UserData of a file source (read with
+    ``options``: ``target``, ``task``); both have ``task``, ``kind`` and ``class_names``."""
+    if parse_source(name) is not None:
+        from .sources import describe_source
+
+        return describe_source(name, **options)
+    return DATASETS[check_dataset_name("dataset", name)]
 
 
-def dataset_task(name: str) -> str:
+def check_dataset_name(label: str, name: object) -> str:
+    """``name`` if it is a built-in dataset or ``csv:``/``npz:``/``folder:`` PATH."""
+    if isinstance(name, str) and parse_source(name) is not None:
+        return name
+    if not isinstance(name, str) or name not in DATASETS:
+        raise ResodeError(
+            f"unknown {label} {name!r}; choose one of: {', '.join(sorted(DATASETS))}, "
+            "or your own data as csv:PATH, npz:PATH or folder:PATH"
+        )
+    return name
+
+
+def dataset_task(name: str, **options: object) -> str:
     """The task of dataset ``name``: "classification", "regression" or "segmentation"."""
-    return _spec(name).task
+    return _spec(name, **options).task
 
 
-def dataset_kind(name: str) -> str:
+def dataset_kind(name: str, **options: object) -> str:
     """The input kind of dataset ``name``: "vector", "signal" or "image"."""
-    return _spec(name).kind
+    return _spec(name, **options).kind
 
 
-def class_names(name: str) -> tuple[str, ...]:
+def class_names(name: str, **options: object) -> tuple[str, ...]:
     """Names of the classes of dataset ``name`` in label order (empty for regression)."""
-    return _spec(name).class_names
+    return _spec(name, **options).class_names
 
 
 def _check_options(name: str, spec: DatasetSpec, options: dict[str, object]) -> dict[str, object]:
@@ -172,9 +192,17 @@ def load_dataset(
     splits from one seeded permutation and reject sizes that add up to more than they hold.
     ``options`` are dataset-specific (``size``: image side for shapes and bars, 16–256).
     Inputs are float32; class labels int64; regression targets float32 (count, k).
+    A file source (``csv:PATH`` …) takes ``target``, ``task`` and ``preprocessing`` (as a
+    run stored it) and has the sizes of its files (see :func:`.sources.load_source`).
     """
-    spec = _spec(name)
     seed = check_int("seed", int(seed) if isinstance(seed, np.integer) else seed, minimum=0)
+    if parse_source(name) is not None:
+        from .sources import load_source
+
+        if sizes is not None:
+            raise ResodeError(f"the sizes of {name} are those of its files; give no sizes")
+        return load_source(name, seed, **options)  # type: ignore[arg-type]
+    spec = _spec(name)
     counts = _check_sizes(name, spec, sizes)
     splits = spec.build(counts, seed, **_check_options(name, spec, options))
     target = torch.float32 if spec.task == "regression" else torch.int64
@@ -184,7 +212,7 @@ def load_dataset(
         tensors[f"y_{split}"] = _tensor(getattr(splits, f"y_{split}"), target)
     return Dataset(
         name, spec.task, spec.num_classes, kind=spec.kind, target_scale=splits.target_scale,
-        **tensors,
+        class_names=spec.class_names, **tensors,
     )  # fmt: skip
 
 
@@ -192,6 +220,7 @@ __all__ = [
     "DATASETS",
     "Dataset",
     "DatasetSpec",
+    "check_dataset_name",
     "class_names",
     "dataset_kind",
     "dataset_task",

@@ -64,6 +64,8 @@ class Dataset:
     [0, num_classes); regression (count, k) floating (num_classes = 0); segmentation
     (count, height, width) int64 in [0, num_classes). ``target_scale`` = (mean, std) when
     regression targets were standardized (original units: y · std + mean), else None.
+    ``class_names`` names the labels in order (empty: unnamed, or regression);
+    ``preprocessing`` records how a user's data was standardized (None: built-in data).
     """
 
     name: str
@@ -77,6 +79,8 @@ class Dataset:
     y_test: torch.Tensor
     kind: str = "vector"
     target_scale: tuple[float, float] | None = None
+    class_names: tuple[str, ...] = ()
+    preprocessing: dict | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:

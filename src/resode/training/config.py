@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass, fields
 
 import torch
 
-from ..data import DATASETS, dataset_kind, dataset_task
+from ..data import DATASETS, check_dataset_name, class_names, dataset_kind, dataset_task
+from ..data.files import parse_source
 from ..errors import (
     ResodeError,
     check_choice,
@@ -53,7 +54,16 @@ class TrainConfig:
     share, the time left divided evenly over the levels left.
     """
 
-    data: str = setting("peaks", "dataset", choices=DATASETS, label="dataset")
+    data: str = setting(
+        "peaks",
+        f"dataset: {'|'.join(sorted(DATASETS))}, or your own data as csv:PATH, npz:PATH "
+        "(arrays x, y) or folder:PATH (a subfolder of images per class)",
+        check=check_dataset_name,
+        label="dataset",
+    )
+    target: str | None = setting(
+        None, "the target column of --data csv:PATH (the other columns are the features)"
+    )
     network: str = setting(
         "ode",
         "ode: Y + h f(Y), h = T/steps with the chosen integrator; resnet: Y + f(Y), h = 1 "
@@ -186,7 +196,10 @@ class TrainConfig:
 
     def _validate_architecture(self) -> None:
         """Task, widths and steps must fit the dataset's task and kind."""
-        task, kind = dataset_task(self.data), dataset_kind(self.data)
+        if self.target is not None and (parse_source(self.data) or ("",))[0] != "csv":
+            raise ResodeError(f"--target applies to --data csv:PATH, not {self.data!r}")
+        options = self.source_options()
+        task, kind = dataset_task(self.data, **options), dataset_kind(self.data, **options)
         if self.task is not None and check_choice("task", self.task, TASKS) != task:
             fitting = sorted(n for n in DATASETS if dataset_task(n) == self.task)
             raise ResodeError(
@@ -211,7 +224,7 @@ class TrainConfig:
             check_int("steps", value)
         if self.image_size is not None:
             check_int("image_size", self.image_size)
-            option = DATASETS[self.data].options.get("size")
+            option = DATASETS[self.data].options.get("size") if self.data in DATASETS else None
             if option is None:
                 raise ResodeError(f"--image-size applies to shapes and bars, not {self.data!r}")
             option.check("size", self.image_size)
@@ -228,7 +241,7 @@ class TrainConfig:
                 "--compile applies to adam and sgd steps without --varpro; "
                 "gauss-newton and varpro run eagerly"
             )
-        task = dataset_task(self.data)
+        task = dataset_task(self.data, **self.source_options())
         if self.varpro and task not in ("classification", "regression"):
             raise ResodeError(
                 f"--varpro applies to classification and regression, not {task} ({self.data!r})"
@@ -240,7 +253,7 @@ class TrainConfig:
                 f"gauss-newton needs Jacobian-vector products, which memory {self.memory!r} "
                 "does not provide; use --memory store or checkpoint"
             )
-        classes = len(DATASETS[self.data].class_names)
+        classes = len(class_names(self.data, **self.source_options()))
         per_example = max(1, classes - 1)
         if self.batch_size * per_example < self.cg_iterations:
             need = -(-self.cg_iterations // per_example)
@@ -283,7 +296,17 @@ class TrainConfig:
         return list(self.widths) if self.widths is not None else [16, 32]
 
     def dataset_options(self) -> dict:
+        """Options of ``load_dataset`` for this run's data."""
+        if parse_source(self.data) is not None:
+            return self.source_options()
         return {} if self.image_size is None else {"size": self.image_size}
+
+    def source_options(self) -> dict:
+        """How to read a file source (``csv:PATH`` …): its target column and task; {} for a
+        built-in dataset."""
+        if parse_source(self.data) is None:
+            return {}
+        return {"target": self.target, "task": self.task}
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -29,14 +29,18 @@ def resolve_device(name: str) -> torch.device:
 
 
 def model_info(dataset: Dataset) -> dict:
-    """What a network needs to know of its data (stored in config.json as ``model``)."""
-    return {
+    """What a network needs to know of its data (stored in config.json as ``model``); for a
+    user's own data also ``preprocessing``, the standardization its inputs need."""
+    info = {
         "kind": dataset.kind,
         "input_shape": list(dataset.input_shape),
         "in_features": dataset.in_features,
         "out_features": dataset.out_features,
         "task": dataset.task,
     }
+    if dataset.preprocessing is not None:
+        info["preprocessing"] = dataset.preprocessing
+    return info
 
 
 def build_model(config: TrainConfig, info: dict, level: int | None = None) -> ResNet | ConvResNet:
@@ -87,7 +91,7 @@ def make_optimizer(config: TrainConfig, model: torch.nn.Module):
     if config.optimizer == "adam":
         optimizer = torch.optim.Adam(params, lr=config.lr)
     elif config.optimizer == "gauss-newton":
-        task = dataset_task(config.data)
+        task = dataset_task(config.data, **config.source_options())
         optimizer = GaussNewton(
             model, params, task, damping=config.damping, cg_iterations=config.cg_iterations
         )
@@ -108,5 +112,8 @@ def make_varpro(config: TrainConfig, model: torch.nn.Module) -> VariableProjecti
     if not config.varpro:
         return None
     return VariableProjection(
-        model, dataset_task(config.data), config.head_regularization, config.newton_steps
+        model,
+        dataset_task(config.data, **config.source_options()),
+        config.head_regularization,
+        config.newton_steps,
     )

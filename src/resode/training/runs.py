@@ -24,8 +24,7 @@ def load_run(run: str | Path, device: str = "cpu") -> tuple[ResNet, Dataset]:
     config = read_config(run)
     target = resolve_device(device)
     dtype = DTYPES[config.dtype]
-    dataset = load_dataset(config.data, seed=config.seed, **config.dataset_options())
-    dataset = dataset.to(target, dtype)
+    dataset = run_dataset(run, config).to(target, dtype)
     weights, state = read_tensors(run / MODEL)  # a multilevel run: built at its saved level
     model = build_model(config, model_info(dataset), model_level(state)).to(dtype=dtype)
     try:
@@ -35,6 +34,15 @@ def load_run(run: str | Path, device: str = "cpu") -> tuple[ResNet, Dataset]:
             f"{run / MODEL} does not match the model of its config.json"
         ) from None
     return model.to(target).eval(), dataset
+
+
+def run_dataset(run: str | Path, config) -> Dataset:
+    """The dataset of a run; a user's own data standardized as stored in its config.json."""
+    options = config.dataset_options()
+    stored = read_json(Path(run) / "config.json").get("model", {}).get("preprocessing")
+    if stored is not None:
+        options["preprocessing"] = stored
+    return load_dataset(config.data, seed=config.seed, **options)
 
 
 def evaluate_run(
@@ -128,7 +136,7 @@ def initial_model(run: str | Path, device: str = "cpu"):
 
     config = read_config(run)
     torch.manual_seed(config.seed)
-    dataset = load_dataset(config.data, seed=config.seed, **config.dataset_options())
+    dataset = run_dataset(run, config)
     dtype = DTYPES[config.dtype]
     model = build_model(config, model_info(dataset), level=0).to(dtype=dtype)
     return model.to(resolve_device(device))
