@@ -129,17 +129,17 @@ def analyze_run(run: str | Path, out: str | Path | None = None, samples: int = 5
     return report
 
 
-def initial_model(run: str | Path, device: str = "cpu"):
-    """The network of a run as training started it: the same seed, data and construction, so
-    the same initial weights (at the first level of a multilevel run)."""
+def initial_model(run: str | Path, dataset: Dataset):
+    """The network of a run as training started it, for the run's ``dataset`` (as loaded by
+    :func:`load_run`): the same seed and construction, so the same initial weights (at the
+    first level of a multilevel run). Loading data leaves torch's global generator alone, so
+    seeding just before building reproduces the training's initialization."""
     import torch
 
     config = read_config(run)
     torch.manual_seed(config.seed)
-    dataset = run_dataset(run, config)
-    dtype = DTYPES[config.dtype]
-    model = build_model(config, model_info(dataset), level=0).to(dtype=dtype)
-    return model.to(resolve_device(device))
+    model = build_model(config, model_info(dataset), level=0)
+    return model.to(device=dataset.x_train.device, dtype=DTYPES[config.dtype])
 
 
 def gradients_of_run(
@@ -157,7 +157,7 @@ def gradients_of_run(
     x, y = (part[:samples] for part in dataset.split(check_choice("split", split, SPLITS)))
     loss = get_task(dataset.task).loss
     report = {"split": split, "examples": len(x)}
-    for name, network in (("initial", initial_model(run)), ("trained", model)):
+    for name, network in (("initial", initial_model(run, dataset)), ("trained", model)):
         network.train()  # batch statistics as in training
         report[name] = [unit.to_dict() for unit in depth_gradients(network, x, y, loss)]
     out = Path(run) if out is None else Path(out)
