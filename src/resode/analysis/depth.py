@@ -54,7 +54,8 @@ def depth_gradients(model: torch.nn.Module, x: torch.Tensor, target: torch.Tenso
     recorded: dict[int, list[torch.Tensor]] = {}
 
     def record(unit: ODEBlock, inputs, output):
-        states = [unit.initial_state(inputs[0]), *unit.states(inputs[0])]
+        start = unit.initial_state(inputs[0])
+        states = [start, *unit.states_from(start)]
         for state in states:
             state.retain_grad()
         recorded[id(unit)] = states

@@ -52,7 +52,7 @@ def diagnose(model, x: torch.Tensor, bound: float = 1e6) -> None:
                 {},
             )
         state = block.initial_state(y)
-        for step, following in enumerate(block.states(y)):
+        for step, following in enumerate(block.states_from(state)):
             if not _healthy(following, bound):
                 raise _explain(block, unit_index, step, state, following, bound)
             state = following

@@ -124,8 +124,12 @@ class ODEBlock(nn.Module):
         A state is Y_l of shape (batch, width, …); for split dynamics it is [Y_l, Z_l]
         along dim 1 (Z at the half step l − 1/2 with ``verlet``).
         """
+        return self.states_from(self.initial_state(y0))
+
+    def states_from(self, state: torch.Tensor) -> Iterator[torch.Tensor]:
+        """:meth:`states` from the ODE's state at t = 0 (as :meth:`initial_state` gives it)."""
         steps = self.stage_parameters()
-        start = self.integrator.initial(self.dynamics, self.initial_state(y0), self.h, steps[0])
+        start = self.integrator.initial(self.dynamics, state, self.h, steps[0])
         for carry in self.integrator.iterate(self.dynamics, start, self.h, steps):
             yield self.integrator.current(carry)
 
@@ -136,7 +140,8 @@ class ODEBlock(nn.Module):
 
     def trajectory(self, y0: torch.Tensor) -> torch.Tensor:
         """All states at steps 0 … N, shape (steps + 1, batch, state width, …)."""
-        return torch.stack([self.initial_state(y0), *self.states(y0)])
+        start = self.initial_state(y0)
+        return torch.stack([start, *self.states_from(start)])
 
     def extra_repr(self) -> str:
         return (
