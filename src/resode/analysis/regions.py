@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..errors import ResodeError
-from ..integrators import INTEGRATORS, Integrator, get_integrator
+from ..integrators import Integrator, get_integrator, ode_integrators_for
 
 if TYPE_CHECKING:
     from .spectra import TrajectorySpectra
@@ -95,11 +95,7 @@ def advice_for(spectra: TrajectorySpectra, integrator_name: str, dynamics=None) 
 
     Compares every integrator that applies to ``dynamics`` (all first-order ones if None).
     """
-    candidates = [
-        name
-        for name, method in INTEGRATORS.items()
-        if method.discretizes_ode and method.supports(dynamics)
-    ]
+    candidates = ode_integrators_for(dynamics)
     if integrator_name not in candidates:
         candidates.append(integrator_name)
     safe = {

@@ -11,7 +11,7 @@ from .explicit import ExplicitRungeKutta
 from .imex import ImexEuler
 from .leapfrog import TwoStepLeapfrog
 from .plain import LayerMap
-from .registry import INTEGRATORS, get_integrator
+from .registry import INTEGRATORS, get_integrator, ode_integrators_for
 from .tableau import EULER, HEUN, RK3, RK4, ButcherTableau
 from .vector_field import integrate
 from .verlet import StormerVerlet
@@ -34,4 +34,5 @@ __all__ = [
     "TwoStepLeapfrog",
     "get_integrator",
     "integrate",
+    "ode_integrators_for",
 ]

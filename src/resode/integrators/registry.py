@@ -23,3 +23,13 @@ INTEGRATORS: dict[str, Integrator] = {
 def get_integrator(name: str) -> Integrator:
     """Look up an integrator by name: euler, heun, rk3, rk4, leapfrog, verlet, imex, plain."""
     return INTEGRATORS[check_choice("integrator", name, INTEGRATORS)]
+
+
+def ode_integrators_for(field) -> list[str]:
+    """The names of the time integrators (not the plain layer map) that can step ``field``
+    (a dynamics class or instance; None: any first-order field), in registry order."""
+    return [
+        name
+        for name, method in INTEGRATORS.items()
+        if method.discretizes_ode and method.supports(field)
+    ]

@@ -30,7 +30,7 @@ from ..errors import (
     setting,
 )
 from ..gradients import MEMORY_MODES, check_memory
-from ..integrators import INTEGRATORS, get_integrator
+from ..integrators import INTEGRATORS, get_integrator, ode_integrators_for
 from .activations import ACTIVATIONS
 from .dynamics import DYNAMICS, NORMS, Dynamics
 from .kernels import KERNELS
@@ -146,9 +146,7 @@ def check_pairing(dynamics: str, integrator: str) -> None:
         return
     need = method.needs.description if method.needs is not None else "first-order"
     having = ", ".join(name for name, c in DYNAMICS.items() if method.supports(c))
-    usable = ", ".join(
-        name for name, m in INTEGRATORS.items() if m.discretizes_ode and m.supports(cls)
-    )
+    usable = ", ".join(ode_integrators_for(cls))
     raise ResodeError(
         f"integrator {integrator!r} needs {need} dynamics ({having}); "
         f"{dynamics!r} is not {need}: use {usable}"
