@@ -16,7 +16,10 @@
     resode recipes [NAME] [--markdown]         (the recipes and what they reach; NAME: its file)
 
 Bad input ends with one line ``resode: error: …`` and exit code 2; a diverged training run
-ends with exit code 1 and leaves its last good checkpoint in place.
+ends with exit code 1 and leaves its last good checkpoint in place; a run stopped by SIGTERM
+or SIGUSR1 writes a checkpoint after the batch in progress and ends with exit code 75 and the
+command that resumes it. A second ``resode train`` on a run directory in use is refused
+(exit code 2, naming the process that holds it).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import sys
 
 from ..analysis.diagnosis import StabilityError
 from ..errors import ResodeError, TrainingDivergedError
+from ..training.preemption import RESUMABLE, TrainingInterrupted
 from .commands import COMMANDS
 from .parser import UsageError, build_parser
 
@@ -46,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingDivergedError as error:
         print(f"resode: training diverged: {error}", file=sys.stderr)
         return 1
+    except TrainingInterrupted as error:
+        print(f"resode: {error}", file=sys.stderr)
+        return RESUMABLE
     except KeyboardInterrupt:
         print("resode: interrupted; continue with `resode train --resume DIR`", file=sys.stderr)
         return 130

@@ -102,13 +102,20 @@ class Dataset:
         check_choice("split", name, ("train", "val", "test"))
         return getattr(self, f"x_{name}"), getattr(self, f"y_{name}")
 
-    def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> Dataset:
-        """A copy on ``device``: x and regression targets cast to ``dtype``; labels stay int64."""
+    def to(
+        self,
+        device: torch.device | str,
+        dtype: torch.dtype = torch.float32,
+        train_device: torch.device | str | None = None,
+    ) -> Dataset:
+        """A copy on ``device`` (the training split on ``train_device`` when given): x and
+        regression targets cast to ``dtype``; labels stay int64."""
         moved = {}
         for split in ("train", "val", "test"):
             x, y = self.split(split)
-            moved[f"x_{split}"] = x.to(device=device, dtype=dtype)
+            where = train_device if split == "train" and train_device is not None else device
+            moved[f"x_{split}"] = x.to(device=where, dtype=dtype)
             moved[f"y_{split}"] = (
-                y.to(device=device, dtype=dtype) if self.task == "regression" else y.to(device)
+                y.to(device=where, dtype=dtype) if self.task == "regression" else y.to(where)
             )
         return replace(self, **moved)

@@ -9,12 +9,13 @@ these fields.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 import torch
 
 from ..data import DATASETS, check_dataset_name, class_names, dataset_kind, dataset_task
 from ..data.files import parse_source
+from ..data.loader import check_augment
 from ..errors import (
     ResodeError,
     check_choice,
@@ -37,6 +38,14 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.
 
 def _seed(name: str, value: object) -> int:
     return check_int(name, value, minimum=0)
+
+
+def _workers(name: str, value: object) -> int:
+    return check_int(name, value, minimum=0)
+
+
+RUNTIME_FIELDS = ("compile", "workers", "checkpoint_every")
+"""Settings that change how a run executes, not what it computes: free to change on resume."""
 
 
 def _names(cls) -> list[str]:
@@ -140,6 +149,23 @@ class TrainConfig:
         "run the network's forward and backward passes through torch.compile (code generated "
         "on the first batches; pays on GPU, rarely on CPU); adam and sgd without varpro",
     )
+    augment: bool = setting(
+        False,
+        "augment the training images: random crop with zero padding 4 and horizontal flip "
+        "(natural images such as cifar10; leave it off for digits)",
+    )
+    workers: int | None = setting(
+        None,
+        "worker processes of the training data loader, 0: batches made in process (default: "
+        "0 for small splits, up to 4 for large ones or with --augment)",
+        check=_workers,
+    )
+    checkpoint_every: int | None = setting(
+        None,
+        "also write a checkpoint every STEPS optimizer steps, mid-epoch (a resume from it is "
+        "bit-identical on the CPU); a checkpoint is always written at the end of an epoch",
+        check=check_int,
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.multilevel, list | tuple) and self.multilevel:
@@ -206,6 +232,7 @@ class TrainConfig:
                 f"dataset {self.data!r} is for {task}, not {self.task}; "
                 f"{self.task} datasets: {', '.join(fitting)}"
             )
+        check_augment(kind, self.augment)
         if kind == "vector":
             if self.widths is not None:
                 raise ResodeError(
@@ -233,7 +260,7 @@ class TrainConfig:
         """varpro needs a linear head (classification, regression); gauss-newton needs forward-
         mode derivatives through the block and a batch whose Gauss–Newton matrix has at least
         rank ``cg_iterations`` (B examples of k classes give rank ≤ B(k − 1), regression ≥ B)."""
-        for name in ("varpro", "compile"):
+        for name in ("varpro", "compile", "augment"):
             if not isinstance(getattr(self, name), bool):
                 raise ResodeError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if self.compile and (self.varpro or self.optimizer == "gauss-newton"):
@@ -307,6 +334,12 @@ class TrainConfig:
         if parse_source(self.data) is None:
             return {}
         return {"target": self.target, "task": self.task}
+
+    def same_run_as(self, other: TrainConfig) -> bool:
+        """Whether ``other`` computes the same run as this config, apart from its ``epochs``
+        (a run trained longer) and the :data:`RUNTIME_FIELDS`."""
+        free = {name: getattr(other, name) for name in RUNTIME_FIELDS}
+        return replace(self, epochs=other.epochs, **free) == other
 
     def to_dict(self) -> dict:
         return asdict(self)

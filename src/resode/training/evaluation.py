@@ -18,8 +18,11 @@ def evaluate(model, dataset: Dataset, split: str, batch_size: int | None = None)
         batch_size = max(1, min(4096, 2**22 // max(1, x[0].numel() * 64)))
     was_training = model.training
     model.eval()
-    outputs = torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+    device = next(model.parameters()).device  # a split may be kept in host memory
+    batches = (x[i : i + batch_size].to(device) for i in range(0, len(x), batch_size))
+    outputs = torch.cat([model(batch) for batch in batches])
     model.train(was_training)
+    y = y.to(device)
     return task.metrics(outputs.float(), y.float() if dataset.task == "regression" else y)
 
 

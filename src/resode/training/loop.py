@@ -3,7 +3,9 @@
 A run directory holds
 
     config.json            the TrainConfig plus the model's in/out features
-    checkpoint.safetensors everything needed to resume, bit for bit (every epoch)
+    checkpoint.safetensors everything needed to resume, bit for bit (every epoch, and every
+                           ``checkpoint_every`` steps mid-epoch)
+    run.lock               held while a process trains here (see :mod:`.lock`)
     model.safetensors      the latest weights (every epoch) for ``resode evaluate``
     history.csv            one row of metrics per epoch (multilevel: with level and steps)
     metrics.json           final metrics per split, the per-epoch history and, for a
@@ -13,8 +15,10 @@ A run directory holds
     segmentation.png       image / truth / prediction for a few test samples (segmentation)
     tensorboard/           the history's scalars per epoch (only with ``tensorboard=True``)
 
-Everything is written atomically; a crash at any moment leaves the last complete epoch
-resumable. Under torchrun the loop runs data-parallel (see :mod:`resode.training.distributed`).
+Everything is written atomically; a crash at any moment leaves the last checkpoint
+resumable. SIGTERM or SIGUSR1 (a scheduler's preemption) ends the run after the batch in
+progress with a checkpoint (see :mod:`.preemption`). Under torchrun the loop runs
+data-parallel (see :mod:`resode.training.distributed`).
 
 Multilevel (``config.multilevel`` = [N_0, N_1, …]): each level trains ``epochs`` epochs at
 depth N_k with a fresh optimizer and schedule (the parameters change shape), is summarized
@@ -26,27 +30,28 @@ that exceeds its share of the time budget.
 
 A run goes through the phases set-up (:func:`_set_up`: data, checkpoint to resume from,
 model, optimizer), resume or start (:func:`_resume_or_start`), one :func:`_train_level` per
-level (each a series of :func:`_epoch`) and :func:`_finish`; a :class:`Run` carries the
-state from one to the next.
+level (each a series of epochs, :func:`.epoch.run_epoch`) and :func:`_finish`; a
+:class:`Run` carries the state from one to the next.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
 from ..data import Dataset, load_dataset
+from ..data.loader import default_workers
 from ..errors import ResodeError, RunDirectoryError
 from ..files import atomic_write, write_json
 from ..tasks import get_task
 from . import distributed
 from .config import DTYPES, TrainConfig
+from .epoch import Position, run_epoch
 from .evaluation import check_targets, evaluate, final_metrics
 from .factory import (
     build_model,
@@ -56,7 +61,9 @@ from .factory import (
     model_info,
     resolve_device,
 )
+from .lock import RunDirectoryLocked, RunLock
 from .multilevel import prolongate
+from .preemption import Preemption
 from .state import (
     CHECKPOINT,
     read_checkpoint,
@@ -66,7 +73,6 @@ from .state import (
     save_checkpoint,
     write_config,
 )
-from .step import diagnose_in_epoch, head_inputs, optimizer_step
 
 _SHOWN = ("train_loss", "train_accuracy", "val_accuracy", "val_r2", "val_miou")
 """The history columns the progress bar shows."""
@@ -80,7 +86,9 @@ class Run:
     ``network`` is what the forward pass of a step calls: the model, or its DDP wrapper under
     torchrun, compiled with ``config.compile``.
     ``counters`` holds epoch, step and level; ``history`` one record per epoch;
-    ``summaries`` one per finished level of a multilevel run.
+    ``summaries`` one per finished level of a multilevel run. ``workers`` is the training
+    loader's processes (0: batches in process); ``position`` where a resumed epoch goes on,
+    ``epoch_rng`` the shuffling generator's state at the start of the epoch in progress.
     """
 
     config: TrainConfig
@@ -103,6 +111,11 @@ class Run:
     network: torch.nn.Module | None = None
     writer: object | None = None
     varpro: object | None = None
+    workers: int = 0
+    position: Position | None = None
+    epoch_rng: torch.Tensor | None = None
+    preemption: Preemption | None = None
+    lock: RunLock | None = None
 
     @property
     def multilevel(self) -> bool:
@@ -142,20 +155,30 @@ def train(
 
     ``guard`` > 0 checks forward stability (non-finite or |Y| > ``state_bound``) every
     ``guard`` batches and raises :class:`~resode.analysis.diagnosis.StabilityError` naming the
-    unit and step; a non-finite loss is always diagnosed the same way.
+    unit and step; a non-finite loss is always diagnosed the same way. SIGTERM or SIGUSR1
+    stops the run after the current batch with a checkpoint and raises
+    :class:`~resode.training.preemption.TrainingInterrupted`; a run directory in use by
+    another process raises :class:`~resode.training.lock.RunDirectoryLocked`.
     """
     config.validate()
     out = Path(out)
     context = distributed.setup(resolve_device(config.device), distributed_required)
+    lock = RunLock(out)
     try:
-        return _train(config, out, resume, progress, guard, state_bound, tensorboard, context)
+        with Preemption() as preemption:
+            arguments = (resume, progress, guard, state_bound, tensorboard, context)
+            return _train(config, out, *arguments, lock=lock, preemption=preemption)
     finally:
+        lock.release()
         distributed.teardown(context)
 
 
-def _train(config, out, resume, progress, guard, state_bound, tensorboard, context) -> dict:
+def _train(
+    config, out, resume, progress, guard, state_bound, tensorboard, context, lock, preemption
+) -> dict:
     """The phases of a run: set up, resume or start, train level by level, finish."""
     options = {"progress": progress, "guard": guard, "state_bound": state_bound}
+    options.update(lock=lock, preemption=preemption)
     run, checkpoint = _set_up(config, out, resume, context, **options)
     _resume_or_start(run, checkpoint, resume)
     if tensorboard and context.is_main:
@@ -168,20 +191,28 @@ def _train(config, out, resume, progress, guard, state_bound, tensorboard, conte
 
 
 def _set_up(config, out, resume, context, **options) -> tuple[Run, tuple | None]:
-    """Seed; load the data; build the model, optimizer, schedule and shuffling generator.
+    """Seed; load the data; lock the run directory; build the model, optimizer, schedule and
+    shuffling generator.
 
     Returns the run and the checkpoint to resume from (None for a fresh start); the
     checkpoint is read before the model is built, since it names the level whose shape the
-    model must have. ``options`` are the run's ``progress``, ``guard`` and ``state_bound``.
+    model must have. ``options`` are the run's ``progress``, ``guard``, ``state_bound``,
+    ``lock`` (acquired here by rank 0, before anything is read or written in ``out``) and
+    ``preemption``.
     """
     device, dtype = context.device, DTYPES[config.dtype]
     torch.manual_seed(config.seed)
     dataset = load_dataset(config.data, seed=config.seed, **config.dataset_options())
-    dataset = dataset.to(device, dtype)
+    workers = config.workers
+    if workers is None:
+        workers = default_workers(dataset.x_train, config.augment, device)
+    # with a loader the training split stays in host memory; its workers make the batches
+    dataset = dataset.to(device, dtype, train_device="cpu" if workers else None)
     check_targets(dataset)
     task = get_task(dataset.task)
     info = model_info(dataset)
     levels = config.levels()
+    _lock(options["lock"], context, out)
     checkpoint = _read_resume_checkpoint(config, out, context) if resume else None
     level = checkpoint[1].get("level", 0) if checkpoint is not None else 0
     model = build_model(config, info, level).to(device, dtype)
@@ -201,10 +232,23 @@ def _set_up(config, out, resume, context, **options) -> tuple[Run, tuple | None]
         optimizer,
         scheduler,
         generator,
+        workers=workers,
         **options,
     )
     run.varpro = make_varpro(config, model)
     return run, checkpoint
+
+
+def _lock(lock: RunLock, context, out: Path) -> None:
+    """Rank 0 takes the run directory's lock; every process raises if it is held elsewhere."""
+    refused = None
+    if context.is_main:
+        try:
+            lock.acquire()
+        except RunDirectoryLocked as error:
+            refused = error
+    if context.any(refused is not None):
+        raise refused or RunDirectoryLocked(f"{out} is in use by another process")
 
 
 def _read_resume_checkpoint(config, out: Path, context) -> tuple[dict, dict] | None:
@@ -213,8 +257,7 @@ def _read_resume_checkpoint(config, out: Path, context) -> tuple[dict, dict] | N
     None when the run was stopped before its first checkpoint.
     """
     stored = read_config(out)
-    same = replace(stored, epochs=config.epochs, compile=config.compile) == config
-    if not same or stored.epochs > config.epochs:
+    if not stored.same_run_as(config) or stored.epochs > config.epochs:
         raise ResodeError(f"config differs from the one stored in {out}; cannot resume")
     if context.is_main:
         remove_partial_writes(out)
@@ -227,12 +270,15 @@ def _resume_or_start(run: Run, checkpoint: tuple[dict, dict] | None, resume: boo
     """Restore the run from ``checkpoint``, or start a new run directory with config.json.
 
     Restoring loads weights, optimizer, schedule and RNG states and sets counters, history
-    and level summaries; resuming a run without a checkpoint starts from epoch 0 in place.
+    and level summaries (and, from a mid-epoch checkpoint, the epoch's position); resuming a
+    run without a checkpoint starts from epoch 0 in place.
     """
     if checkpoint is not None:
         run.counters, run.history, run.summaries = restore_checkpoint(
             run.out, checkpoint, run.model, run.optimizer, run.scheduler, run.generator
         )
+        if checkpoint[1].get("position") is not None:
+            run.position = Position.from_dict(checkpoint[1]["position"])
         if len(run.summaries) != run.counters["level"]:
             raise RunDirectoryError(f"{run.out / CHECKPOINT} has inconsistent level summaries")
         if checkpoint[1]["config"]["epochs"] < run.config.epochs:
@@ -267,7 +313,7 @@ def _train_level(run: Run, level: int) -> None:
     run.network = _network(run)
     bar = _progress_bar(run, level, start)
     while not _level_done(run, start, level):
-        record = _epoch(run)
+        record = run_epoch(run, lambda position: _save(run, None, position))
         if run.multilevel:
             record = {"epoch": record["epoch"], "level": level, "steps": run.levels[level]} | {
                 k: v for k, v in record.items() if k != "epoch"
@@ -348,8 +394,10 @@ def _level_summary(run: Run, start: int, level: int) -> dict:
     return summary
 
 
-def _save(run: Run, record: dict) -> None:
-    """On rank 0: write the checkpoint, model.safetensors, history.csv and TensorBoard scalars."""
+def _save(run: Run, record: dict | None, position: Position | None = None) -> None:
+    """On rank 0: write the checkpoint and model.safetensors; at the end of an epoch
+    (``record``) also history.csv and TensorBoard scalars. A mid-epoch checkpoint stores
+    ``position`` and the shuffling generator's state at the start of the epoch."""
     if not run.context.is_main:
         return
     save_checkpoint(  # looked up at call time: tests wrap it to interrupt a run
@@ -362,7 +410,11 @@ def _save(run: Run, record: dict) -> None:
         run.counters,
         run.history,
         run.summaries,
+        position=None if position is None else position.to_dict(),
+        shuffle_state=None if position is None else run.epoch_rng,
     )
+    if record is None:
+        return
     _write_history(run.out, run.history)
     if run.writer is not None:
         for key, value in record.items():
@@ -390,51 +442,3 @@ def _finish(run: Run) -> dict:
 
         plot_run(run.model, run.dataset, run.out)
     return metrics
-
-
-def _epoch(run: Run) -> dict:
-    """One pass over the training data; returns the epoch's history record."""
-    epoch = run.counters["epoch"] + 1  # the number of this epoch, counted from 1
-    x_train, y_train = run.dataset.split("train")
-    count = len(x_train)
-    started = time.perf_counter()
-    run.model.train()
-    loss_sum, correct = _batches(run, x_train, y_train, epoch)
-    if run.varpro is not None:  # the head for evaluation: solved on the whole training split
-        with torch.no_grad():
-            run.varpro.fit(head_inputs(run.model, x_train), y_train, converge=True)
-    run.scheduler.step()
-    run.counters["epoch"] = epoch
-    record = {"epoch": epoch, "train_loss": float(run.context.sum(loss_sum)) / count}
-    if run.task.name == "classification":
-        record["train_accuracy"] = float(run.context.sum(correct)) / count
-    record.update({f"val_{k}": v for k, v in evaluate(run.model, run.dataset, "val").items()})
-    record["lr"] = run.optimizer.param_groups[0]["lr"]
-    record["seconds"] = time.perf_counter() - started
-    return record
-
-
-def _batches(run: Run, x_train, y_train, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every minibatch of epoch ``epoch`` in a fresh shuffled order, each one optimizer step.
-
-    Returns the sum of the batch losses weighted by batch size (this rank's part) and the
-    number of correctly classified examples (zero unless classification).
-    """
-    config, context, device = run.config, run.context, run.context.device
-    count = len(x_train)
-    order = torch.randperm(count, generator=run.generator).to(device)
-    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-    correct = torch.zeros((), device=device, dtype=torch.float64)
-    for batch, begin in enumerate(range(0, count, config.batch_size)):
-        index = order[begin : begin + config.batch_size]
-        local = context.shard(index)
-        x, y = x_train[local], y_train[local]
-        if run.guard and batch % run.guard == 0:
-            diagnose_in_epoch(run.model, x, run.state_bound, epoch)
-        # each rank's mean is weighted so the average over ranks is the global mean
-        share = len(local) * context.world_size / len(index)
-        loss, output = optimizer_step(run, x, y, share, epoch)
-        loss_sum += loss.detach().double() * len(index) / context.world_size
-        if run.task.name == "classification":
-            correct += (output.detach().argmax(dim=1) == y).sum()
-    return loss_sum, correct

@@ -2,7 +2,8 @@
 
 ``checkpoint.safetensors`` holds, in one atomically written file, the model weights, the
 optimizer state, every RNG state used (data shuffling, torch CPU, CUDA when used), the
-epoch and step counters, the scheduler state, the history and the config it belongs to.
+epoch and step counters, the scheduler state, the history and the config it belongs to;
+one written mid-epoch also holds where in the epoch it was written.
 Loading checks the checksum and the config before touching the model. A multilevel run also
 stores its current level (the model's depth and weight-grid shape) and the summaries of the
 finished levels; ``model.safetensors`` names its level in its metadata.
@@ -24,7 +25,7 @@ from ..files import (
     write_json,
     write_tensors,
 )
-from .config import TrainConfig
+from .config import RUNTIME_FIELDS, TrainConfig
 from .config_file import CONFIG_TOML, write_config_toml
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -68,16 +69,22 @@ def save_checkpoint(
     counters,
     history,
     levels: list[dict] | None = None,
+    *,
+    position: dict | None = None,
+    shuffle_state: torch.Tensor | None = None,
 ) -> None:
     """Write the checkpoint and ``model.safetensors`` (whose metadata names the level).
 
     ``counters`` holds epoch, step and the current multilevel ``level`` (the model's shape);
-    ``levels`` the summaries of the levels already finished.
+    ``levels`` the summaries of the levels already finished. A mid-epoch checkpoint also
+    holds the epoch's ``position`` (:class:`~resode.training.epoch.Position` as a dict) and
+    stores ``shuffle_state``, the shuffling generator's state at the start of that epoch,
+    instead of ``generator``'s current one.
     """
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     optimizer_tensors, optimizer_state = optimizer_to_flat(optimizer)
     tensors.update(optimizer_tensors)
-    tensors["rng.shuffle"] = generator.get_state()
+    tensors["rng.shuffle"] = generator.get_state() if shuffle_state is None else shuffle_state
     tensors["rng.torch"] = torch.get_rng_state()
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         tensors["rng.cuda"] = torch.cuda.get_rng_state()
@@ -88,6 +95,7 @@ def save_checkpoint(
         "scheduler": {k: v for k, v in scheduler.state_dict().items() if k != "lr_lambdas"},
         "history": history,
         "levels": list(levels or []),
+        "position": position,
     }
     write_tensors(out / CHECKPOINT, tensors, state)
     write_tensors(out / MODEL, model.state_dict(), model_state(counters.get("level", 0), model))
@@ -132,15 +140,15 @@ def _same_config(stored, config: TrainConfig) -> bool:
         saved = TrainConfig.from_dict(stored)
     except (ResodeError, TypeError):
         return False
-    same = replace(saved, epochs=config.epochs, compile=config.compile) == config
-    return same and saved.epochs <= config.epochs
+    return saved.same_run_as(config) and saved.epochs <= config.epochs
 
 
 def extended_config(stored: TrainConfig, given: dict) -> TrainConfig:
-    """``stored`` with more ``epochs`` if ``given`` asks for it (train longer), and
-    ``compile`` as given (it changes how the network runs, not what it computes); any other
-    change of a setting, or fewer epochs, is refused naming the field."""
-    free = ("epochs", "compile")
+    """``stored`` with more ``epochs`` if ``given`` asks for it (train longer), and the
+    :data:`~resode.training.config.RUNTIME_FIELDS` as given (they change how the run executes,
+    not what it computes); any other change of a setting, or fewer epochs, is refused naming
+    the field."""
+    free = ("epochs", *RUNTIME_FIELDS)
     changed = sorted(k for k, v in given.items() if getattr(stored, k) != v and k not in free)
     if changed:
         raise ResodeError(f"cannot change {', '.join(changed)} when resuming")
@@ -152,7 +160,8 @@ def extended_config(stored: TrainConfig, given: dict) -> TrainConfig:
         )
     if epochs > stored.epochs and stored.multilevel is not None:
         raise ResodeError("cannot change epochs of a multilevel run when resuming")
-    return replace(stored, epochs=epochs, compile=given.get("compile", stored.compile))
+    runtime = {name: given.get(name, getattr(stored, name)) for name in RUNTIME_FIELDS}
+    return replace(stored, epochs=epochs, **runtime)
 
 
 def restore_checkpoint(

@@ -42,7 +42,9 @@ def diagnose_in_epoch(model, x: torch.Tensor, bound: float, epoch: int) -> None:
 def head_inputs(model, x: torch.Tensor, size: int = 4096) -> torch.Tensor:
     from .varpro import head_input
 
-    return torch.cat([head_input(model, x[i : i + size]) for i in range(0, len(x), size)])
+    device = next(model.parameters()).device
+    chunks = (x[i : i + size].to(device) for i in range(0, len(x), size))
+    return torch.cat([head_input(model, chunk) for chunk in chunks])
 
 
 def optimizer_step(run: Run, x, y, share: float, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
