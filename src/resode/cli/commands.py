@@ -85,8 +85,10 @@ def _run_train(args: argparse.Namespace) -> int:
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
     given = {k: v for k, v in given.items() if v is not None}
     if args.resume is not None:
-        if args.config is not None:
-            raise ResodeError("use either --config FILE (new run) or --resume DIR, not both")
+        if args.config is not None or args.recipe is not None:
+            raise ResodeError(
+                "use either --config FILE or --recipe NAME (new run) or --resume DIR, not both"
+            )
         if args.out is not None and args.out != args.resume:
             raise ResodeError("use either --out (new run) or --resume DIR (continue DIR), not both")
         try:
@@ -103,7 +105,7 @@ def _run_train(args: argparse.Namespace) -> int:
             raise ResodeError("give either --steps or --multilevel (its last depth is the final N)")
         if "data" in given:
             given["data"] = absolute_source(given["data"])
-        config = compose_config(given, args.config)
+        config = compose_config(given, args.config, args.recipe)
         _say_what_the_data_is(config)
         if args.out is None and launched_world_size() > 1:
             raise ResodeError("a distributed run needs --out DIR (the same on every process)")

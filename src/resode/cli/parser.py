@@ -129,7 +129,8 @@ def _add_train_command(commands) -> None:
         "train",
         help="train a network and write a run directory",
         description="Train a network. --data X starts from X's tuned recipe (`resode recipes X`), "
-        "--config FILE from a TOML file; flags given override single settings. The defaults "
+        "--recipe NAME from another recipe, --config FILE from a TOML file; flags given "
+        "override single settings. The defaults "
         "shown are the main job's (resode train with no flags).",
     )
     _add_train_arguments(train)
@@ -139,6 +140,12 @@ def _add_train_command(commands) -> None:
         metavar="FILE",
         help="TOML file of settings (e.g. RUN/config.toml, which every run writes); "
         "missing keys take the defaults",
+    )
+    train.add_argument(
+        "--recipe",
+        metavar="NAME",
+        help="start from this recipe (`resode recipes` lists them, e.g. cifar10-hamiltonian) "
+        "instead of the dataset's own",
     )
     train.add_argument("--out", type=Path, help="run directory (default: runs/DATA-TIMESTAMP)")
     train.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR")

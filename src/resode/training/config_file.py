@@ -3,8 +3,8 @@
 ``config.toml`` in every run directory reproduces the run (``resode train --config
 RUN/config.toml``); ``config.json`` stays the file that ``--resume``, ``evaluate`` and the other
 commands read back. A file's missing keys take :class:`TrainConfig`'s defaults; fields that are
-not set (None) are left out, as TOML has no null. The tables ``[recipe]`` and ``[measured]``
-describe a recipe and are not settings (see :mod:`resode.training.recipes`).
+not set (None) are left out, as TOML has no null. The tables ``[recipe]``, ``[measured]`` and
+``[paper]`` describe a recipe and are not settings (see :mod:`resode.training.recipes`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from ..files import atomic_write
 from .config import TrainConfig
 
 CONFIG_TOML = "config.toml"
-METADATA_TABLES = ("recipe", "measured")
+METADATA_TABLES = ("recipe", "measured", "paper")
 """Tables of a configuration file that describe it rather than set a field."""
 
 
