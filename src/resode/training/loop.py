@@ -166,19 +166,17 @@ def train(
     lock = RunLock(out)
     try:
         with Preemption() as preemption:
-            arguments = (resume, progress, guard, state_bound, tensorboard, context)
-            return _train(config, out, *arguments, lock=lock, preemption=preemption)
+            options = {"progress": progress, "guard": guard, "state_bound": state_bound}
+            options.update(lock=lock, preemption=preemption)
+            return _train(config, out, resume, context, tensorboard, **options)
     finally:
         lock.release()
         distributed.teardown(context)
 
 
-def _train(
-    config, out, resume, progress, guard, state_bound, tensorboard, context, lock, preemption
-) -> dict:
-    """The phases of a run: set up, resume or start, train level by level, finish."""
-    options = {"progress": progress, "guard": guard, "state_bound": state_bound}
-    options.update(lock=lock, preemption=preemption)
+def _train(config, out, resume, context, tensorboard, **options) -> dict:
+    """The phases of a run: set up, resume or start, train level by level, finish.
+    ``options`` are the :class:`Run`'s (see :func:`_set_up`)."""
     run, checkpoint = _set_up(config, out, resume, context, **options)
     _resume_or_start(run, checkpoint, resume)
     if tensorboard and context.is_main:
