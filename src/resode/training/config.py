@@ -13,8 +13,16 @@ from dataclasses import asdict, dataclass, fields
 
 import torch
 
-from ..data import DATASETS, check_dataset_name, class_names, dataset_kind, dataset_task
+from ..data import (
+    DATASETS,
+    STANDARD_SETS,
+    check_dataset_name,
+    class_names,
+    dataset_kind,
+    dataset_task,
+)
 from ..data.files import parse_source
+from ..data.standard import DATA_DIR_VARIABLE, check_data_dir, check_flag
 from ..errors import (
     ResodeError,
     check_choice,
@@ -124,6 +132,18 @@ class TrainConfig:
     image_size: int | None = setting(
         None, "image side of the generated shapes and bars datasets", check=check_int
     )
+    data_dir: str | None = setting(
+        None,
+        f"folder of the files of {', '.join(STANDARD_SETS)} "
+        f"(default: ${DATA_DIR_VARIABLE}, else ~/.cache/resode/data)",
+        check=check_data_dir,
+    )
+    download: bool = setting(
+        False,
+        f"download the files of {', '.join(STANDARD_SETS)} into the data folder where missing "
+        "(needs internet access)",
+        check=check_flag,
+    )
     device: str = setting("auto", "device", choices=DEVICES)
     dtype: str = setting("float32", "floating-point precision", choices=DTYPES)
     multilevel: list[int] | None = setting(
@@ -198,6 +218,11 @@ class TrainConfig:
         """Task, widths and steps must fit the dataset's task and kind."""
         if self.target is not None and (parse_source(self.data) or ("",))[0] != "csv":
             raise ResodeError(f"--target applies to --data csv:PATH, not {self.data!r}")
+        if (self.data_dir is not None or self.download) and self.data not in STANDARD_SETS:
+            flag = "--data-dir" if self.data_dir is not None else "--download"
+            raise ResodeError(
+                f"{flag} applies to the files of {', '.join(STANDARD_SETS)}, not {self.data!r}"
+            )
         options = self.source_options()
         task, kind = dataset_task(self.data, **options), dataset_kind(self.data, **options)
         if self.task is not None and check_choice("task", self.task, TASKS) != task:
@@ -299,6 +324,8 @@ class TrainConfig:
         """Options of ``load_dataset`` for this run's data."""
         if parse_source(self.data) is not None:
             return self.source_options()
+        if self.data in STANDARD_SETS:
+            return {"data_dir": self.data_dir, "download": self.download}
         return {} if self.image_size is None else {"size": self.image_size}
 
     def source_options(self) -> dict:
@@ -319,6 +346,10 @@ class TrainConfig:
             raise ResodeError(f"unknown config fields: {', '.join(unknown)}")
         return cls(**data)
 
+
+WHERE_AND_HOW = ("compile", "data_dir", "download")
+"""Fields that say how a run runs and where its data lie, not what it computes: a run may be
+resumed or evaluated with other values."""
 
 BLOCK_FIELDS = tuple(name for name in _names(TrainConfig) if name in _names(BlockSpec))
 """The fields of a run that are the block's (checked by :class:`BlockSpec`)."""

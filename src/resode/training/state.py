@@ -24,7 +24,7 @@ from ..files import (
     write_json,
     write_tensors,
 )
-from .config import TrainConfig
+from .config import WHERE_AND_HOW, TrainConfig
 from .config_file import CONFIG_TOML, write_config_toml
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -132,15 +132,24 @@ def _same_config(stored, config: TrainConfig) -> bool:
         saved = TrainConfig.from_dict(stored)
     except (ResodeError, TypeError):
         return False
-    same = replace(saved, epochs=config.epochs, compile=config.compile) == config
-    return same and saved.epochs <= config.epochs
+    return same_run(saved, config)
+
+
+def same_run(stored: TrainConfig, config: TrainConfig) -> bool:
+    """Whether ``config`` continues the run ``stored``: the same settings but for the
+    :data:`~resode.training.config.WHERE_AND_HOW` fields (compile, where the data lie) and
+    ``epochs``, which may only grow."""
+    free = {name: getattr(config, name) for name in WHERE_AND_HOW}
+    same = replace(stored, epochs=config.epochs, **free) == config
+    return same and stored.epochs <= config.epochs
 
 
 def extended_config(stored: TrainConfig, given: dict) -> TrainConfig:
-    """``stored`` with more ``epochs`` if ``given`` asks for it (train longer), and
-    ``compile`` as given (it changes how the network runs, not what it computes); any other
+    """``stored`` with more ``epochs`` if ``given`` asks for it (train longer), and the
+    :data:`~resode.training.config.WHERE_AND_HOW` fields as given (``compile``, ``data_dir``,
+    ``download``: how the network runs and where its data lie, not what it computes); any other
     change of a setting, or fewer epochs, is refused naming the field."""
-    free = ("epochs", "compile")
+    free = ("epochs", *WHERE_AND_HOW)
     changed = sorted(k for k, v in given.items() if getattr(stored, k) != v and k not in free)
     if changed:
         raise ResodeError(f"cannot change {', '.join(changed)} when resuming")
@@ -152,7 +161,8 @@ def extended_config(stored: TrainConfig, given: dict) -> TrainConfig:
         )
     if epochs > stored.epochs and stored.multilevel is not None:
         raise ResodeError("cannot change epochs of a multilevel run when resuming")
-    return replace(stored, epochs=epochs, compile=given.get("compile", stored.compile))
+    where_and_how = {name: given.get(name, getattr(stored, name)) for name in WHERE_AND_HOW}
+    return replace(stored, epochs=epochs, **where_and_how)
 
 
 def restore_checkpoint(
