@@ -77,6 +77,7 @@ class StandardSet:
     class_names: tuple[str, ...]
     sizes: tuple[int, int, int]
     names_in_files: bool  # the files name the classes (CIFAR's meta files): checked
+    unpacked: str  # how the files come out of the downloads
 
     def missing(self, root: Path) -> list[str]:
         """The needed files not in ``root``/``folder``."""
@@ -86,19 +87,19 @@ class StandardSet:
 STANDARD_SETS: dict[str, StandardSet] = {
     "mnist": StandardSet(
         "mnist", "MNIST", "MNIST/raw", _MNIST_FILES, tuple(map(str, range(10))),
-        (55000, 5000, 10000), False,
+        (55000, 5000, 10000), False, "the .gz downloads unpacked",
     ),
     "fashion-mnist": StandardSet(
         "fashion-mnist", "FashionMNIST", "FashionMNIST/raw", _MNIST_FILES, FASHION_CLASSES,
-        (55000, 5000, 10000), False,
+        (55000, 5000, 10000), False, "the .gz downloads unpacked",
     ),
     "cifar10": StandardSet(
         "cifar10", "CIFAR10", "cifar-10-batches-py", _CIFAR10_FILES, CIFAR10_CLASSES,
-        (45000, 5000, 10000), True,
+        (45000, 5000, 10000), True, "unpacked from cifar-10-python.tar.gz",
     ),
     "cifar100": StandardSet(
         "cifar100", "CIFAR100", "cifar-100-python", ("train", "test", "meta"), CIFAR100_CLASSES,
-        (45000, 5000, 10000), True,
+        (45000, 5000, 10000), True, "unpacked from cifar-100-python.tar.gz",
     ),
 }  # fmt: skip
 
@@ -186,8 +187,8 @@ def _arrays(name: str, root: str, download: bool, signature: tuple) -> tuple[np.
     if missing and not download:
         raise ResodeError(
             f"{name} needs the files {', '.join(missing)} in {folder / standard.folder} "
-            f"(the .gz downloads unpacked); put them there, choose their folder with "
-            f"--data-dir, or fetch them with --download"
+            f"({standard.unpacked}); put them there, choose their folder with --data-dir, "
+            "or fetch them with --download"
         )
     fetch = bool(missing)  # torchvision is asked to download only what is not there
     train_x, train_y, classes = _read(standard, folder, True, fetch)
