@@ -134,8 +134,8 @@ class TrainConfig:
     )
     data_dir: str | None = setting(
         None,
-        f"folder of the files of {', '.join(STANDARD_SETS)} "
-        f"(default: ${DATA_DIR_VARIABLE}, else ~/.cache/resode/data)",
+        f"folder of the files of {', '.join(STANDARD_SETS)}; "
+        f"None: ${DATA_DIR_VARIABLE}, else ~/.cache/resode/data",
         check=check_data_dir,
     )
     download: bool = setting(
