@@ -3,7 +3,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 
-.PHONY: demo test lint bench clean
+# The standard image sets' tests need torchvision, which does not import beside the CPU build
+# of torch in .venv; a second environment holds a torch/torchvision pair built together.
+VISION_VENV := .venv-vision
+VISION_PY   := $(VISION_VENV)/bin/python
+
+.PHONY: demo test test-vision lint bench clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -23,9 +28,18 @@ test: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(PY) -m pytest
 
+$(VISION_VENV)/.installed: pyproject.toml
+	test -x $(VISION_PY) || $(PYTHON) -m venv $(VISION_VENV)
+	$(VISION_PY) -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1"
+	$(VISION_PY) -m pip install --quiet -e '.[dev,vision]'
+	touch $@
+
+test-vision: $(VISION_VENV)/.installed
+	RESODE_REQUIRE_VISION=1 $(VISION_PY) -m pytest -m vision
+
 bench: $(VENV)/.installed
 	$(PIP) install --quiet -e '.[bench]'
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf $(VENV) runs build *.egg-info src/*.egg-info
+	rm -rf $(VENV) $(VISION_VENV) runs build *.egg-info src/*.egg-info

@@ -14,6 +14,9 @@ comparisons. Entries (all on CPU, seed 0):
     bars-standard     standard + forward Euler          ... at equal depth
     peaks-regression  dense, regression                 target test R² ≥ 0.99
     diabetes          dense, regression                 R² next to a ridge baseline (same split)
+    mnist, fashion-mnist, cifar10, cifar100,            only when named: they read files
+    cifar10-hamiltonian, -antisymmetric, -parabolic     (the paper recipes: GPU runs)
+                                                        ($RESODE_DATA_DIR, see the README)
 
     python benchmarks/tasks.py [NAME ...] [--json FILE]
 """
@@ -25,7 +28,7 @@ import json
 import tempfile
 import time
 
-from resode.data import dataset_task, load_dataset
+from resode.data import STANDARD_SETS, dataset_task, load_dataset
 from resode.training.config import TrainConfig
 from resode.training.loop import train
 from resode.training.recipes import recipes
@@ -101,7 +104,8 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown entries {', '.join(unknown)}; choose from {', '.join(ENTRIES)}")
     rows = []
-    for name in args.names or list(ENTRIES):
+    default = [n for n, entry in ENTRIES.items() if entry["config"]["data"] not in STANDARD_SETS]
+    for name in args.names or default:
         row = run(name)
         rows.append(row)
         extra = f"  ridge R² {row['ridge_r2']:.4f}" if "ridge_r2" in row else ""

@@ -87,9 +87,10 @@ BAD_TRAIN = [
         "unknown activation 'gelu'; choose one of: identity, relu, smooth_relu, tanh",
     ),
     (
-        ["--data", "mnist"],
-        "unknown dataset 'mnist'; choose one of: bars, circles, diabetes, digits, ellipses, "
-        "mnist1d, peaks, peaks-regression, shapes, spirals",
+        ["--data", "imagenet"],
+        "unknown dataset 'imagenet'; choose one of: bars, cifar10, cifar100, circles, "
+        "diabetes, digits, ellipses, fashion-mnist, mnist, mnist1d, peaks, "
+        "peaks-regression, shapes, spirals",
     ),
     (["--T", "0"], "T must be a finite number > 0"),
     (["--T", "-2"], "T must be a finite number > 0"),

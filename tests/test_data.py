@@ -29,11 +29,17 @@ EXPECTED = {
     "bars": ("segmentation", "image", (3, 32, 32), 4, 4, (2000, 200, 400)),
 }
 SMALL = (40, 10, 12)
+STANDARD = {  # read from files (tests/test_data_standard.py): registered, not loaded here
+    "mnist": ("classification", "image", (1, 28, 28), 10, 10, (55000, 5000, 10000)),
+    "fashion-mnist": ("classification", "image", (1, 28, 28), 10, 10, (55000, 5000, 10000)),
+    "cifar10": ("classification", "image", (3, 32, 32), 10, 10, (45000, 5000, 10000)),
+    "cifar100": ("classification", "image", (3, 32, 32), 100, 100, (45000, 5000, 10000)),
+}
 
 
 def test_registry_lists_every_dataset_with_its_task_kind_and_sizes():
-    assert set(DATASETS) == set(EXPECTED)
-    for name, (task, kind, _, classes, _, sizes) in EXPECTED.items():
+    assert set(DATASETS) == set(EXPECTED) | set(STANDARD)
+    for name, (task, kind, _, classes, _, sizes) in {**EXPECTED, **STANDARD}.items():
         spec = DATASETS[name]
         assert (spec.task, spec.kind, spec.num_classes, spec.sizes) == (task, kind, classes, sizes)
         assert (dataset_task(name), dataset_kind(name)) == (task, kind)
@@ -78,8 +84,8 @@ def test_task_and_kind_are_known_without_generating(monkeypatch):
     monkeypatch.setitem(DATASETS, "shapes", dataclasses.replace(DATASETS["shapes"], build=refuse))
     assert dataset_task("shapes") == "segmentation" and dataset_kind("shapes") == "image"
     assert class_names("shapes")[1:] == ("disk", "ellipse", "rectangle", "triangle")
-    with pytest.raises(ResodeError, match="unknown dataset 'mnist'"):
-        dataset_task("mnist")
+    with pytest.raises(ResodeError, match="unknown dataset 'imagenet'"):
+        dataset_task("imagenet")
 
 
 @pytest.mark.parametrize("name", POINT_SETS)
@@ -210,7 +216,8 @@ def test_size_option_sets_the_image_side():
 def test_unknown_dataset():
     with pytest.raises(
         ResodeError,
-        match="unknown dataset 'mnist'; choose one of: bars, circles, diabetes, digits, ellipses, "
-        "mnist1d, peaks, peaks-regression, shapes, spirals",
+        match="unknown dataset 'imagenet'; choose one of: bars, cifar10, cifar100, circles, "
+        "diabetes, digits, ellipses, fashion-mnist, mnist, mnist1d, peaks, peaks-regression, "
+        "shapes, spirals",
     ):
-        load_dataset("mnist")
+        load_dataset("imagenet")

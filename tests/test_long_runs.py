@@ -246,3 +246,20 @@ def test_augment_applies_to_images_only(capsys):
     assert main(["train", "--data", "peaks", "--augment", "--epochs", "1"]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "--augment applies to image data" in error
+
+
+def test_warmup_scales_the_first_steps_rates_and_restores_the_schedule(tmp_path, monkeypatch):
+    seen = []
+    original = torch.optim.Adam.step
+
+    def record(self, *args, **kwargs):
+        seen.append(self.param_groups[0]["lr"])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", record)
+    config = TrainConfig(**{**CONFIG, "epochs": 2}, warmup_steps=40, schedule="constant")
+    metrics = train(config, tmp_path / "run", progress=False)
+    assert len(seen) == 64
+    assert seen[:40] == pytest.approx([0.01 * (t + 1) / 40 for t in range(40)], rel=1e-12)
+    assert seen[40:] == [0.01] * 24
+    assert [r["lr"] for r in metrics["history"]] == [0.01, 0.01]

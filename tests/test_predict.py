@@ -35,3 +35,103 @@ def test_predict_test_split_npz_and_csv_agree_with_the_model(tmp_path, capsys):
     assert main(["predict", str(run), str(tmp_path / "bad.npz")]) == 2
     err = capsys.readouterr().err
     assert "expects inputs of shape (batch, 2), got (3, 5)" in err and err.count("\n") == 1
+
+
+def _pictures(folder, mode, size=(6, 5), count=6, seed=0):
+    """``count`` PNG images per class, 'dark' and 'light', of ``size`` (width, height)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for name, low in (("dark", 0), ("light", 150)):
+        (folder / name).mkdir(parents=True)
+        for i in range(count):
+            shape = (size[1], size[0]) + ((3,) if mode == "RGB" else ())
+            pixels = rng.integers(low, low + 100, shape).astype(np.uint8)
+            Image.fromarray(pixels, mode).save(folder / name / f"{i}.png")
+
+
+def _read_pixels(path):
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image, dtype=np.float64) / 255.0
+
+
+def _rows(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_predict_reads_images_standardized_as_training_with_a_file_column(tmp_path, capsys):
+    from PIL import Image
+
+    pictures = tmp_path / "pictures"
+    _pictures(pictures, "L")
+    run = tmp_path / "run"
+    flags = ["--widths", "3", "--steps", "1", "--epochs", "1", "--quiet", "--out", str(run)]
+    assert main(["train", "--data", f"folder:{pictures}", *flags]) == 0
+    model, dataset = load_run(run)
+    out = tmp_path / "folder.csv"
+    assert main(["predict", str(run), f"folder:{pictures}", "--out", str(out)]) == 0
+    rows = _rows(out)
+    names = [f"{c}/{i}.png" for c in ("dark", "light") for i in range(6)]
+    assert [row["file"] for row in rows] == names and list(rows[0])[:2] == ["file", "class"]
+    mean, std = dataset.preprocessing["standardization"].values()
+    x = np.stack([_read_pixels(pictures / name)[None] for name in names])
+    with torch.no_grad():
+        want = model(torch.tensor((x - mean[0]) / std[0], dtype=torch.float32)).softmax(1)
+    got = np.array([[float(r["p_dark"]), float(r["p_light"])] for r in rows])
+    assert np.allclose(got, want.numpy(), atol=1e-6)
+    # a folder without the folder: prefix, one file, and an NPZ of the same pixels agree
+    np.savez(tmp_path / "x.npz", x=x)
+    for source, first in ((pictures / "light", "0.png"), (pictures / "dark" / "3.png", "3.png")):
+        assert main(["predict", str(run), str(source), "--out", str(tmp_path / "p.csv")]) == 0
+        assert _rows(tmp_path / "p.csv")[0]["file"] == first
+    assert _rows(tmp_path / "p.csv")[0]["p_dark"] == rows[3]["p_dark"]
+    assert (
+        main(["predict", str(run), str(tmp_path / "x.npz"), "--out", str(tmp_path / "n.csv")]) == 0
+    )
+    assert [r["p_dark"] for r in _rows(tmp_path / "n.csv")] == [r["p_dark"] for r in rows]
+
+    Image.fromarray(np.zeros((7, 6), np.uint8)).save(tmp_path / "tall.png")
+    Image.fromarray(np.zeros((5, 6, 3), np.uint8)).save(tmp_path / "colour.png")
+    (tmp_path / "empty").mkdir()
+    capsys.readouterr()
+    for source, message in (
+        (
+            "tall.png",
+            "tall.png is an image of shape (1, 7, 6); the run expects (C, H, W) = (1, 5, 6)",
+        ),
+        ("colour.png", "colour.png is an image of shape (3, 5, 6); the run expects (C, H, W) ="),
+        ("empty", "input folder " + str(tmp_path / "empty") + " holds no PNG or JPEG images"),
+        ("folder:" + str(tmp_path / "none"), "input folder " + str(tmp_path / "none") + " does"),
+    ):
+        path = source if source.startswith("folder:") else str(tmp_path / source)
+        assert main(["predict", str(run), path]) == 2
+        error = capsys.readouterr().err
+        assert message in error and error.count("\n") == 1
+    assert main(["evaluate", str(run), "--data-dir", str(tmp_path)]) == 2
+    assert "--data-dir applies to runs on mnist" in capsys.readouterr().err
+
+
+def test_a_colour_run_takes_gray_images_and_a_vector_run_none(tmp_path, capsys):
+    from PIL import Image
+
+    pictures = tmp_path / "pictures"
+    _pictures(pictures, "RGB", count=4)
+    run = tmp_path / "run"
+    flags = ["--widths", "3", "--steps", "1", "--epochs", "1", "--quiet", "--out", str(run)]
+    assert main(["train", "--data", f"folder:{pictures}", *flags]) == 0
+    gray = np.full((5, 6), 120, np.uint8)
+    Image.fromarray(gray).save(tmp_path / "gray.png")
+    Image.fromarray(np.repeat(gray[..., None], 3, axis=2)).save(tmp_path / "rgb.png")
+    for name in ("gray", "rgb"):
+        out = tmp_path / f"{name}.csv"
+        assert main(["predict", str(run), str(tmp_path / f"{name}.png"), "--out", str(out)]) == 0
+    assert _rows(tmp_path / "gray.csv")[0]["p_dark"] == _rows(tmp_path / "rgb.csv")[0]["p_dark"]
+    vector = tmp_path / "vector"
+    assert main(["train", *TINY, "--out", str(vector)]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(vector), str(tmp_path / "gray.png")]) == 2
+    error = capsys.readouterr().err
+    assert "image inputs apply to runs on images; this run expects vector inputs of shape " in error

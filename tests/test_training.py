@@ -139,9 +139,10 @@ def test_corrupt_run_directory_is_rejected(tmp_path):
     "kwargs, message",
     [
         (
-            dict(data="mnist"),
-            "unknown dataset 'mnist'; choose one of: bars, circles, diabetes, digits, ellipses, "
-            "mnist1d, peaks, peaks-regression, shapes, spirals",
+            dict(data="imagenet"),
+            "unknown dataset 'imagenet'; choose one of: bars, cifar10, cifar100, circles, "
+            "diabetes, digits, ellipses, fashion-mnist, mnist, mnist1d, peaks, "
+            "peaks-regression, shapes, spirals",
         ),
         (
             dict(optimizer="lbfgs"),

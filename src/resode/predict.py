@@ -1,8 +1,12 @@
-"""Applying a trained run to new inputs: a built-in test split, an NPZ file or a CSV file.
+"""Applying a trained run to new inputs: a built-in test split, an NPZ file, a CSV file, or
+for a run on images an image file (PNG, JPEG) or a folder of them.
 
 Inputs from a file are in the units of the training data: a run trained on a user's own
-data standardizes them as training did, and a CSV with a header row naming the training
-file's feature columns has those columns picked by name (others, such as the target, left).
+data or on a standard image set (mnist, cifar10, …) standardizes them as training did, and a
+CSV with a header row naming the training file's feature columns has those columns picked by
+name (others, such as the target, left). Images are read as pixel / 255 (gray: 1 channel,
+colour: 3; a gray image for a colour run is repeated thrice) and must have the run's size;
+the output then names each image's file (its path below the folder) in a ``file`` column.
 
 Classification writes the class name and one probability per class; regression the values
 (in the original units when the targets were standardized); segmentation a label image per
@@ -18,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .data.files import IMAGE_SUFFIXES, read_image
 from .data.standardize import Standardization
 from .errors import ResodeError
 from .files import atomic_write
@@ -31,7 +36,7 @@ def read_inputs(source: str, expected: tuple[int, ...], dataset) -> torch.Tensor
         return dataset.x_test
     path = Path(source)
     if not path.is_file():
-        raise ResodeError(f"input {source!r} is neither 'test' nor an existing file")
+        raise ResodeError(f"input {source!r} is neither 'test' nor an existing file or folder")
     if path.suffix == ".npz":
         with np.load(path) as arrays:
             if "x" not in arrays:
@@ -40,13 +45,68 @@ def read_inputs(source: str, expected: tuple[int, ...], dataset) -> torch.Tensor
     elif path.suffix == ".csv":
         x = _read_csv(path, (dataset.preprocessing or {}).get("features") or ())
     else:
-        raise ResodeError(f"cannot read {path.name}: use an .npz (array x) or a .csv file")
+        raise ResodeError(
+            f"cannot read {path.name}: use an .npz (array x), a .csv file, or for a run on "
+            "images PNG/JPEG images"
+        )
     if tuple(x.shape[1:]) != tuple(expected):
         shape = ", ".join(["batch", *map(str, expected)])
         raise ResodeError(f"the run expects inputs of shape ({shape}), got {tuple(x.shape)}")
+    return _as_model_input(x, dataset)
+
+
+def _as_model_input(x: np.ndarray, dataset) -> torch.Tensor:
+    """``x`` standardized as the run's training inputs were (where the run records it)."""
     if dataset.preprocessing is not None:
         x = Standardization.from_dict(dataset.preprocessing["standardization"]).apply(x)
     return torch.as_tensor(x, dtype=dataset.x_test.dtype)
+
+
+def image_files(source: str) -> tuple[Path, list[Path]] | None:
+    """(folder, image files) when ``source`` is an image (PNG, JPEG), a folder or
+    ``folder:PATH``: the folder's images and those of its subfolders, sorted; else None."""
+    folder_form = source.startswith("folder:")
+    path = Path(source.removeprefix("folder:")).expanduser()
+    if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+        return path.parent, [path]
+    if not (folder_form or path.is_dir()):
+        return None
+    if not path.is_dir():
+        raise ResodeError(f"input folder {path} does not exist")
+    files = sorted(
+        p for p in path.rglob("*")
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+        and not any(part.startswith(".") for part in p.relative_to(path).parts)
+    )  # fmt: skip
+    if not files:
+        raise ResodeError(f"input folder {path} holds no PNG or JPEG images")
+    return path, files
+
+
+def read_images(
+    folder: Path, files: list[Path], expected: tuple[int, ...], dataset
+) -> tuple[torch.Tensor, list[str]]:
+    """Images x (count, C, H, W) standardized as the run's inputs, and their names (paths
+    below ``folder``); an image of another shape than ``expected`` (C, H, W) is an error."""
+    if dataset.kind != "image":
+        shape = ", ".join(["batch", *map(str, expected)])
+        raise ResodeError(
+            f"image inputs apply to runs on images; this run expects {dataset.kind} inputs of "
+            f"shape ({shape})"
+        )
+    images = []
+    for file in files:
+        image = read_image(file)
+        if image.shape[0] == 1 and expected[0] == 3:
+            image = np.repeat(image, 3, axis=0)
+        if tuple(image.shape) != tuple(expected):
+            got, want = ", ".join(map(str, image.shape)), ", ".join(map(str, expected))
+            raise ResodeError(
+                f"{file} is an image of shape ({got}); the run expects (C, H, W) = ({want})"
+            )
+        images.append(image)
+    names = [file.relative_to(folder).as_posix() for file in files]
+    return _as_model_input(np.stack(images), dataset), names
 
 
 def _read_csv(path: Path, features: tuple[str, ...]) -> np.ndarray:
@@ -68,18 +128,31 @@ def _read_csv(path: Path, features: tuple[str, ...]) -> np.ndarray:
 
 @torch.no_grad()
 def predict_run(
-    run, source: str, out=None, steps: int | None = None, chunk: int = 1024, compile: bool = False
+    run,
+    source: str,
+    out=None,
+    steps: int | None = None,
+    chunk: int = 1024,
+    compile: bool = False,
+    data_dir=None,
 ) -> Path:
     """Predictions of ``run`` (at ``steps`` steps, default as trained) for ``source``; written
     to ``out`` (.csv or .npz; default RUN/predictions.csv, .npz for segmentation). With
-    ``compile`` the network runs through ``torch.compile``."""
-    model, dataset = load_run(run)
+    ``compile`` the network runs through ``torch.compile``; ``data_dir``: where a standard
+    set's files lie now (see :func:`~resode.training.runs.load_run`)."""
+    images = image_files(source) if source != "test" else None
+    model, dataset = load_run(run, data_dir=data_dir)
     if steps is not None:
         model.steps = steps
     network = compile_network(model) if compile else model
-    x = read_inputs(source, dataset.input_shape, dataset)
+    if images is not None:
+        x, names = read_images(*images, dataset.input_shape, dataset)
+    else:
+        x, names = read_inputs(source, dataset.input_shape, dataset), None
     y = torch.cat([network(x[i : i + chunk]) for i in range(0, len(x), chunk)])
     columns = _columns(dataset, y)
+    if names is not None:
+        columns = {"file": np.array(names), **columns}
     default = "predictions.npz" if dataset.task == "segmentation" else "predictions.csv"
     path = Path(out) if out is not None else Path(run) / default
     if path.suffix == ".npz":

@@ -3,14 +3,15 @@
     resode train [--data peaks --dynamics antisymmetric --integrator rk4 ...] [--out DIR]
     resode train --multilevel 4,8,16,32 [...]   (train shallow, prolongate, go on)
     resode train --data digits [--epochs 10]   (a dataset's tuned recipe, one setting changed)
+    resode train --data mnist [--data-dir DIR] [--download]   (mnist, fashion-mnist, cifar10/100)
     resode train --config FILE [...]          (settings from a TOML file, e.g. RUN/config.toml)
     resode train --resume DIR [--epochs E]   (continue; a larger E trains longer)
-    resode evaluate DIR [--steps 8,16,32] [--json] [--compile]
+    resode evaluate DIR [--steps 8,16,32] [--json] [--compile] [--data-dir DIR]
     resode stability DIR [--out DIR]
     resode gradients DIR [--out DIR] [--samples 256] [--split train]
     resode landscape DIR [--split test|train] [--grid 41] [--span 1] [--between DIR2]
     resode export DIR [--format onnx|torchscript|pt2] [--steps N] [--out FILE]
-    resode predict DIR test|FILE.npz|FILE.csv [--out FILE.csv|FILE.npz] [--steps N] [--compile]
+    resode predict DIR test|FILE.npz|FILE.csv|IMAGE|FOLDER [--out FILE.csv|FILE.npz] [--steps N]
     resode report DIR [--out DIR]               (report.html: one self-contained page)
     resode experiment NAME|all [--out DIR] [--quick]
     resode recipes [NAME] [--markdown]         (the recipes and what they reach; NAME: its file)

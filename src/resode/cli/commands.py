@@ -45,7 +45,10 @@ def _run_export(args: argparse.Namespace) -> int:
 def _run_predict(args: argparse.Namespace) -> int:
     from ..predict import predict_run
 
-    path = predict_run(args.run, args.input, args.out, steps=args.steps, compile=args.compile)
+    path = predict_run(
+        args.run, args.input, args.out, steps=args.steps, compile=args.compile,
+        data_dir=args.data_dir,
+    )  # fmt: skip
     print(f"wrote {path}")
     return 0
 
@@ -84,6 +87,8 @@ def _run_train(args: argparse.Namespace) -> int:
 
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
     given = {k: v for k, v in given.items() if v is not None}
+    if "data_dir" in given:  # absolute: the run finds its data from anywhere
+        given["data_dir"] = str(Path(given["data_dir"]).expanduser().resolve())
     if args.resume is not None:
         if args.config is not None or args.recipe is not None:
             raise ResodeError(
@@ -148,7 +153,9 @@ def _level_line(level: dict, count: int) -> str:
 def _run_evaluate(args: argparse.Namespace) -> int:
     from ..training.runs import evaluate_run
 
-    results = evaluate_run(args.run, args.steps, device=args.device, compile=args.compile)
+    results = evaluate_run(
+        args.run, args.steps, device=args.device, compile=args.compile, data_dir=args.data_dir
+    )
     if args.steps and len(args.steps) > 1:
         from ..training.runs import write_depth_study
 

@@ -82,6 +82,7 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 COMPILE_HELP = "run the network through torch.compile (pays on GPU; see the README)"
+DATA_DIR_HELP = "folder of a standard set's files (mnist, cifar10, …) if moved since training"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--device", default="cpu", help=f"device: {_choices(DEVICES)}")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
     evaluate.add_argument("--compile", action="store_true", help=COMPILE_HELP)
+    evaluate.add_argument("--data-dir", type=Path, metavar="DIR", help=DATA_DIR_HELP)
     evaluate.add_argument(
         "--out",
         type=Path,
@@ -175,10 +177,15 @@ def _add_train_command(commands) -> None:
 def _add_predict_and_report_commands(commands) -> None:
     predict = commands.add_parser("predict", help="apply a trained run to new inputs")
     predict.add_argument("run", type=Path, metavar="RUN_DIR", help="run directory")
-    predict.add_argument("input", help="'test' (the test split), FILE.npz (array x) or FILE.csv")
+    predict.add_argument(
+        "input",
+        help="'test' (the test split), FILE.npz (array x), FILE.csv, or for an image run an "
+        "image (PNG, JPEG) or a folder of them (also folder:PATH)",
+    )
     predict.add_argument("--out", type=Path, help="FILE.csv or FILE.npz (default: in RUN_DIR)")
     predict.add_argument("--steps", type=int, help="steps per unit (default: as trained)")
     predict.add_argument("--compile", action="store_true", help=COMPILE_HELP)
+    predict.add_argument("--data-dir", type=Path, metavar="DIR", help=DATA_DIR_HELP)
     report = commands.add_parser("report", help="write report.html, one page that shows a run")
     report.add_argument("run", type=Path, metavar="RUN_DIR", help="run directory")
     report.add_argument("--out", type=Path, help="folder for report.html (default: RUN_DIR)")

@@ -1,5 +1,7 @@
 """Datasets, generated (seeded) or bundled with installed packages (no downloads at run time),
-or a user's own files: ``csv:PATH``, ``npz:PATH``, ``folder:PATH`` (see :mod:`.sources`).
+the field's standard image sets read from their files (mnist, fashion-mnist, cifar10,
+cifar100: see :mod:`.standard`), or a user's own files: ``csv:PATH``, ``npz:PATH``,
+``folder:PATH`` (see :mod:`.sources`).
 
 ``load_dataset(name, seed, sizes, **options)`` returns a ``Dataset`` of torch tensors split
 into train/validation/test; ``DATASETS`` maps each name to its ``DatasetSpec`` (task, input
@@ -21,6 +23,7 @@ from .bundled import DIABETES_SIZE, DIGITS_SIZE, build_diabetes, build_digits, b
 from .dataset import KINDS, Dataset, Splits, cut_splits
 from .files import parse_source
 from .images import BAR_CLASSES, SHAPE_CLASSES, check_image_size, make_bars, make_shapes
+from .standard import STANDARD_SETS, check_data_dir, check_flag, standard_builder
 from .synthetic import (
     make_circles,
     make_ellipses,
@@ -80,6 +83,7 @@ class DatasetSpec:
 
 _SIZE = {"size": Option(32, check_image_size)}
 _DIGITS = tuple(str(d) for d in range(10))
+_FILES = {"data_dir": Option(None, check_data_dir), "download": Option(False, check_flag)}
 
 DATASETS: dict[str, DatasetSpec] = {
     "peaks": DatasetSpec(
@@ -112,6 +116,13 @@ DATASETS: dict[str, DatasetSpec] = {
     "bars": DatasetSpec(
         generated(make_bars), "segmentation", "image", BAR_CLASSES, (2000, 200, 400), _SIZE
     ),
+    **{
+        name: DatasetSpec(
+            standard_builder(name), "classification", "image", standard.class_names,
+            standard.sizes, _FILES,
+        )
+        for name, standard in STANDARD_SETS.items()
+    },
 }  # fmt: skip
 
 
@@ -175,8 +186,12 @@ def _check_sizes(name: str, spec: DatasetSpec, sizes: object) -> tuple[int, int,
 
 
 def _tensor(array: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
-    """A torch copy of ``array`` (arrays from a builder may be read-only cached views)."""
+    """``array`` as a tensor: a copy, since arrays from a builder may be read-only cached
+    views, unless the builder made it anew (writable, owning its C-contiguous data)."""
     numpy_dtype = np.float32 if dtype == torch.float32 else np.int64
+    own = array.flags.writeable and array.flags.owndata and array.flags.c_contiguous
+    if own and array.dtype == numpy_dtype:
+        return torch.from_numpy(array)
     return torch.from_numpy(np.array(array, dtype=numpy_dtype, copy=True))
 
 
@@ -190,7 +205,9 @@ def load_dataset(
 
     Generated sets accept any sizes; bundled sets of fixed size (diabetes, digits) take their
     splits from one seeded permutation and reject sizes that add up to more than they hold.
-    ``options`` are dataset-specific (``size``: image side for shapes and bars, 16–256).
+    ``options`` are dataset-specific (``size``: image side for shapes and bars, 16–256;
+    ``data_dir``, ``download``: where the files of mnist, fashion-mnist, cifar10 and cifar100
+    are, and whether to fetch them; see :mod:`.standard`).
     Inputs are float32; class labels int64; regression targets float32 (count, k).
     A file source (``csv:PATH`` …) takes ``target``, ``task`` and ``preprocessing`` (as a
     run stored it) and has the sizes of its files (see :func:`.sources.load_source`).
@@ -212,12 +229,13 @@ def load_dataset(
         tensors[f"y_{split}"] = _tensor(getattr(splits, f"y_{split}"), target)
     return Dataset(
         name, spec.task, spec.num_classes, kind=spec.kind, target_scale=splits.target_scale,
-        class_names=spec.class_names, **tensors,
+        class_names=spec.class_names, preprocessing=splits.preprocessing, **tensors,
     )  # fmt: skip
 
 
 __all__ = [
     "DATASETS",
+    "STANDARD_SETS",
     "Dataset",
     "DatasetSpec",
     "check_dataset_name",

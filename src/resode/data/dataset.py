@@ -16,7 +16,9 @@ KINDS = ("vector", "signal", "image")
 class Splits:
     """NumPy arrays of the three splits as a builder returns them, before they become tensors.
 
-    ``target_scale`` = (mean, std) when regression targets were standardized, else None.
+    ``target_scale`` = (mean, std) when regression targets were standardized, else None;
+    ``preprocessing`` records how inputs were standardized where a run must store it (see
+    :attr:`Dataset.preprocessing`), else None.
     """
 
     x_train: np.ndarray
@@ -26,6 +28,7 @@ class Splits:
     x_test: np.ndarray
     y_test: np.ndarray
     target_scale: tuple[float, float] | None = None
+    preprocessing: dict | None = None
 
 
 def cut_splits(
@@ -65,7 +68,9 @@ class Dataset:
     (count, height, width) int64 in [0, num_classes). ``target_scale`` = (mean, std) when
     regression targets were standardized (original units: y · std + mean), else None.
     ``class_names`` names the labels in order (empty: unnamed, or regression);
-    ``preprocessing`` records how a user's data was standardized (None: built-in data).
+    ``preprocessing`` records how the inputs were standardized, for a user's data and the
+    standard image sets (mnist, cifar10, …), so prediction can do the same to new inputs
+    (None: generated and bundled data, used as they are made).
     """
 
     name: str

@@ -189,7 +189,7 @@ def read_npz(path: Path) -> Table:
     return Table(x, y, str(path))
 
 
-def _read_image(path: Path) -> np.ndarray:
+def read_image(path: Path) -> np.ndarray:
     """One image as (channels, height, width) in [0, 1]: 1 channel if gray, else 3 (RGB)."""
     from PIL import Image, UnidentifiedImageError
 
@@ -221,7 +221,7 @@ def read_folder(path: Path) -> Table:
     images, labels, first = [], [], None
     for folder in classes:
         for file in _image_files(folder):
-            image = _read_image(file)
+            image = read_image(file)
             if first is None:
                 first = (file, image.shape[1:])
             if image.shape[1:] != first[1]:

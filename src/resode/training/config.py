@@ -9,13 +9,21 @@ these fields.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 
 import torch
 
-from ..data import DATASETS, check_dataset_name, class_names, dataset_kind, dataset_task
+from ..data import (
+    DATASETS,
+    STANDARD_SETS,
+    check_dataset_name,
+    class_names,
+    dataset_kind,
+    dataset_task,
+)
 from ..data.files import parse_source
 from ..data.loader import check_augment
+from ..data.standard import DATA_DIR_VARIABLE, check_data_dir, check_flag
 from ..errors import (
     ResodeError,
     check_choice,
@@ -40,12 +48,13 @@ def _seed(name: str, value: object) -> int:
     return check_int(name, value, minimum=0)
 
 
-def _workers(name: str, value: object) -> int:
+def _nonnegative_int(name: str, value: object) -> int:
     return check_int(name, value, minimum=0)
 
 
-RUNTIME_FIELDS = ("compile", "workers", "checkpoint_every")
-"""Settings that change how a run executes, not what it computes: free to change on resume."""
+RUNTIME_FIELDS = ("compile", "workers", "checkpoint_every", "data_dir", "download")
+"""Settings that say how a run executes and where its data lie, not what it computes: a run may
+be resumed or evaluated with other values."""
 
 
 def _names(cls) -> list[str]:
@@ -101,6 +110,12 @@ class TrainConfig:
         "learning rate (adam, sgd; gauss-newton finds its step length by line search)",
         check=check_positive,
     )
+    warmup_steps: int = setting(
+        0,
+        "linear learning-rate warmup: optimizer step t < STEPS takes lr·(t + 1)/STEPS (adam, "
+        "sgd); 0: none",
+        check=_nonnegative_int,
+    )
     optimizer: str = setting("adam", "optimizer", choices=OPTIMIZERS)
     momentum: float = setting(0.9, "momentum of SGD", check=check_nonnegative)
     damping: float = setting(
@@ -133,6 +148,18 @@ class TrainConfig:
     image_size: int | None = setting(
         None, "image side of the generated shapes and bars datasets", check=check_int
     )
+    data_dir: str | None = setting(
+        None,
+        f"folder of the files of {', '.join(STANDARD_SETS)}; "
+        f"None: ${DATA_DIR_VARIABLE}, else ~/.cache/resode/data",
+        check=check_data_dir,
+    )
+    download: bool = setting(
+        False,
+        f"download the files of {', '.join(STANDARD_SETS)} into the data folder where missing "
+        "(needs internet access)",
+        check=check_flag,
+    )
     device: str = setting("auto", "device", choices=DEVICES)
     dtype: str = setting("float32", "floating-point precision", choices=DTYPES)
     multilevel: list[int] | None = setting(
@@ -158,7 +185,7 @@ class TrainConfig:
         None,
         "worker processes of the training data loader, 0: batches made in process (default: "
         "0 for small splits, up to 4 for large ones or with --augment)",
-        check=_workers,
+        check=_nonnegative_int,
     )
     checkpoint_every: int | None = setting(
         None,
@@ -224,6 +251,11 @@ class TrainConfig:
         """Task, widths and steps must fit the dataset's task and kind."""
         if self.target is not None and (parse_source(self.data) or ("",))[0] != "csv":
             raise ResodeError(f"--target applies to --data csv:PATH, not {self.data!r}")
+        if (self.data_dir is not None or self.download) and self.data not in STANDARD_SETS:
+            flag = "--data-dir" if self.data_dir is not None else "--download"
+            raise ResodeError(
+                f"{flag} applies to the files of {', '.join(STANDARD_SETS)}, not {self.data!r}"
+            )
         options = self.source_options()
         task, kind = dataset_task(self.data, **options), dataset_kind(self.data, **options)
         if self.task is not None and check_choice("task", self.task, TASKS) != task:
@@ -326,6 +358,8 @@ class TrainConfig:
         """Options of ``load_dataset`` for this run's data."""
         if parse_source(self.data) is not None:
             return self.source_options()
+        if self.data in STANDARD_SETS:
+            return {"data_dir": self.data_dir, "download": self.download}
         return {} if self.image_size is None else {"size": self.image_size}
 
     def source_options(self) -> dict:
@@ -334,12 +368,6 @@ class TrainConfig:
         if parse_source(self.data) is None:
             return {}
         return {"target": self.target, "task": self.task}
-
-    def same_run_as(self, other: TrainConfig) -> bool:
-        """Whether ``other`` computes the same run as this config, apart from its ``epochs``
-        (a run trained longer) and the :data:`RUNTIME_FIELDS`."""
-        free = {name: getattr(other, name) for name in RUNTIME_FIELDS}
-        return replace(self, epochs=other.epochs, **free) == other
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -351,6 +379,7 @@ class TrainConfig:
         if unknown:
             raise ResodeError(f"unknown config fields: {', '.join(unknown)}")
         return cls(**data)
+
 
 
 BLOCK_FIELDS = tuple(name for name in _names(TrainConfig) if name in _names(BlockSpec))

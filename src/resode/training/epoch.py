@@ -10,6 +10,7 @@ start of the epoch, so a resumed run draws the same order and goes on from the n
 
 from __future__ import annotations
 
+import re
 import time
 import warnings
 from collections.abc import Callable
@@ -62,7 +63,7 @@ def run_epoch(run: Run, save: Callable[[Position], None]) -> dict:
             targets = y_train.to(run.context.device)
             run.varpro.fit(head_inputs(run.model, x_train), targets, converge=True)
     with warnings.catch_warnings():  # an epoch resumed after its last batch takes no step
-        warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step()`")
+        warnings.filterwarnings("ignore", re.escape("Detected call of `lr_scheduler.step()`"))
         run.scheduler.step()
     run.counters["epoch"] = epoch
     record = {"epoch": epoch, "train_loss": position.loss_sum / count}

@@ -70,6 +70,7 @@ from .state import (
     read_config,
     remove_partial_writes,
     restore_checkpoint,
+    same_run,
     save_checkpoint,
     write_config,
 )
@@ -254,8 +255,7 @@ def _read_resume_checkpoint(config, out: Path, context) -> tuple[dict, dict] | N
 
     None when the run was stopped before its first checkpoint.
     """
-    stored = read_config(out)
-    if not stored.same_run_as(config) or stored.epochs > config.epochs:
+    if not same_run(read_config(out), config):
         raise ResodeError(f"config differs from the one stored in {out}; cannot resume")
     if context.is_main:
         remove_partial_writes(out)
@@ -270,6 +270,7 @@ def _resume_or_start(run: Run, checkpoint: tuple[dict, dict] | None, resume: boo
     Restoring loads weights, optimizer, schedule and RNG states and sets counters, history
     and level summaries (and, from a mid-epoch checkpoint, the epoch's position); resuming a
     run without a checkpoint starts from epoch 0 in place.
+    A run resumed with its data elsewhere (``data_dir``) records the new place in config.json.
     """
     if checkpoint is not None:
         run.counters, run.history, run.summaries = restore_checkpoint(
@@ -284,7 +285,14 @@ def _resume_or_start(run: Run, checkpoint: tuple[dict, dict] | None, resume: boo
     elif not resume and run.context.is_main:
         run.out.mkdir(parents=True, exist_ok=True)
         write_config(run.out, run.config, run.info)
+    if resume and run.context.is_main and _data_moved(read_config(run.out), run.config):
+        write_config(run.out, run.config, run.info)  # later commands find the data there
     run.context.barrier()
+
+
+def _data_moved(stored: TrainConfig, config: TrainConfig) -> bool:
+    """Whether a resumed run was given another data folder (or ``download``) than stored."""
+    return (stored.data_dir, stored.download) != (config.data_dir, config.download)
 
 
 def _extend(run: Run) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
-from ..data import Dataset, load_dataset
-from ..errors import RunDirectoryError, check_choice
+from ..data import STANDARD_SETS, Dataset, load_dataset
+from ..data.files import parse_source
+from ..errors import ResodeError, RunDirectoryError, check_choice
 from ..files import read_json, read_tensors
 from ..model.resnet import ResNet
 from .config import DTYPES
@@ -16,12 +18,22 @@ from .state import MODEL, model_level, read_config
 SPLITS = ("train", "val", "test")
 
 
-def load_run(run: str | Path, device: str = "cpu") -> tuple[ResNet, Dataset]:
-    """The trained model (eval mode) and the dataset of a run directory."""
+def load_run(
+    run: str | Path, device: str = "cpu", data_dir: str | Path | None = None
+) -> tuple[ResNet, Dataset]:
+    """The trained model (eval mode) and the dataset of a run directory; ``data_dir``: where
+    the files of a standard set (mnist, cifar10, …) lie now, if not where the run found them."""
     run = Path(run)
     if not run.is_dir():
         raise RunDirectoryError(f"run directory {run} does not exist")
     config = read_config(run)
+    if data_dir is not None:
+        if config.data not in STANDARD_SETS:
+            raise ResodeError(
+                f"--data-dir applies to runs on {', '.join(STANDARD_SETS)}; this run's data "
+                f"is {config.data!r}"
+            )
+        config = replace(config, data_dir=str(Path(data_dir).expanduser().resolve()))
     target = resolve_device(device)
     dtype = DTYPES[config.dtype]
     dataset = run_dataset(run, config).to(target, dtype)
@@ -37,20 +49,26 @@ def load_run(run: str | Path, device: str = "cpu") -> tuple[ResNet, Dataset]:
 
 
 def run_dataset(run: str | Path, config) -> Dataset:
-    """The dataset of a run; a user's own data standardized as stored in its config.json."""
+    """The dataset of a run; a user's own data standardized as stored in its config.json (a
+    standard set's standardization is computed again: the same seed gives the same)."""
     options = config.dataset_options()
     stored = read_json(Path(run) / "config.json").get("model", {}).get("preprocessing")
-    if stored is not None:
+    if stored is not None and parse_source(config.data) is not None:
         options["preprocessing"] = stored
     return load_dataset(config.data, seed=config.seed, **options)
 
 
 def evaluate_run(
-    run: str | Path, steps: list[int] | None = None, device: str = "cpu", compile: bool = False
+    run: str | Path,
+    steps: list[int] | None = None,
+    device: str = "cpu",
+    compile: bool = False,
+    data_dir: str | Path | None = None,
 ) -> list[dict]:
     """Metrics of a run at its trained depth, or at each depth in ``steps``; with ``compile``
-    the network runs through ``torch.compile`` (compiled again for each depth)."""
-    model, dataset = load_run(run, device)
+    the network runs through ``torch.compile`` (compiled again for each depth); ``data_dir``
+    as for :func:`load_run`."""
+    model, dataset = load_run(run, device, data_dir)
     network = compile_network(model) if compile else model
     results = []
     for depth in steps or [model.steps]:

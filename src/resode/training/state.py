@@ -140,14 +140,23 @@ def _same_config(stored, config: TrainConfig) -> bool:
         saved = TrainConfig.from_dict(stored)
     except (ResodeError, TypeError):
         return False
-    return saved.same_run_as(config) and saved.epochs <= config.epochs
+    return same_run(saved, config)
+
+
+def same_run(stored: TrainConfig, config: TrainConfig) -> bool:
+    """Whether ``config`` continues the run ``stored``: the same settings but for the
+    :data:`~resode.training.config.RUNTIME_FIELDS` (how it executes, where the data lie) and
+    ``epochs``, which may only grow."""
+    free = {name: getattr(config, name) for name in RUNTIME_FIELDS}
+    same = replace(stored, epochs=config.epochs, **free) == config
+    return same and stored.epochs <= config.epochs
 
 
 def extended_config(stored: TrainConfig, given: dict) -> TrainConfig:
     """``stored`` with more ``epochs`` if ``given`` asks for it (train longer), and the
-    :data:`~resode.training.config.RUNTIME_FIELDS` as given (they change how the run executes,
-    not what it computes); any other change of a setting, or fewer epochs, is refused naming
-    the field."""
+    :data:`~resode.training.config.RUNTIME_FIELDS` as given (how the run executes and where
+    its data lie, not what it computes); any other change of a setting, or fewer epochs, is
+    refused naming the field."""
     free = ("epochs", *RUNTIME_FIELDS)
     changed = sorted(k for k, v in given.items() if getattr(stored, k) != v and k not in free)
     if changed:

@@ -67,9 +67,25 @@ def optimizer_step(run: Run, x, y, share: float, epoch: int) -> tuple[torch.Tens
         raise diverged(value, epoch, run.out)
     run.optimizer.zero_grad(set_to_none=True)
     objective.backward()
-    run.optimizer.step()
+    _step_with_warmup(run.optimizer, run.counters["step"], run.config.warmup_steps)
     run.counters["step"] += 1
     return loss, output
+
+
+def _step_with_warmup(optimizer: torch.optim.Optimizer, step: int, warmup: int) -> None:
+    """``optimizer.step()``, during the first ``warmup`` steps at the scheduled rate times
+    (step + 1)/warmup; the scheduled rates are restored after (the schedule is per epoch)."""
+    if step >= warmup:
+        optimizer.step()
+        return
+    scheduled = [group["lr"] for group in optimizer.param_groups]
+    for group in optimizer.param_groups:
+        group["lr"] = group["lr"] * (step + 1) / warmup
+    try:
+        optimizer.step()
+    finally:
+        for group, lr in zip(optimizer.param_groups, scheduled):
+            group["lr"] = lr
 
 
 def _gauss_newton_step(run: Run, x, y, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -67,6 +67,8 @@ class Recipe:
         if config.optimizer == "sgd":
             optimizer += f" momentum {config.momentum:g}"
         parts += [optimizer, f"{config.schedule} schedule"]
+        if config.warmup_steps:
+            parts.append(f"warmup {config.warmup_steps} steps")
         if config.weight_decay:
             parts.append(f"weight decay {config.weight_decay:g}")
         if config.augment:
