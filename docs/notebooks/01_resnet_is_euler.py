@@ -1,0 +1,5 @@
+# %% [markdown]
+# # 01_resnet_is_euler
+
+# %%
+print(1)

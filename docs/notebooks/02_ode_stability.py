@@ -1,0 +1,5 @@
+# %% [markdown]
+# # 02_ode_stability
+
+# %%
+print(1)

@@ -1,0 +1,5 @@
+# %% [markdown]
+# # 03_discrete_stability
+
+# %%
+print(1)

@@ -1,0 +1,5 @@
+# %% [markdown]
+# # 04_why_stability_matters
+
+# %%
+print(1)

@@ -1,0 +1,5 @@
+# %% [markdown]
+# # 05_antisymmetric_dynamics
+
+# %%
+print(1)

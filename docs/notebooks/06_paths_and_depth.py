@@ -1,0 +1,5 @@
+# %% [markdown]
+# # 06_paths_and_depth
+
+# %%
+print(1)
