@@ -100,7 +100,8 @@ for name in ("euler", "heun", "rk3", "rk4", "leapfrog", "verlet"):
 # and of Euler.
 
 # %%
-run_dir = tempfile.mkdtemp()
+workspace = tempfile.TemporaryDirectory()   # run directories; removed when the notebook ends
+run_dir = f"{workspace.name}/peaks"
 config = TrainConfig(data="peaks", dynamics="antisymmetric", integrator="rk4", width=16,
                      T=4.0, steps=8, epochs=8, device="cpu")
 metrics = train(config, run_dir, progress=False)

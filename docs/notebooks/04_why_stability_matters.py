@@ -81,7 +81,8 @@ for n, entry in numbers.items():
 figure, axes = plt.subplots(2, 3, figsize=(14, 8.5), layout="constrained")
 for row, n in enumerate((5, 100)):
     logs = {split: np.log10(np.maximum(surfaces[n][split], 1e-300)) for split in ("train", "test")}
-    levels = np.linspace(min(v.min() for v in logs.values()), max(v.max() for v in logs.values()), 25)
+    low, high = min(v.min() for v in logs.values()), max(v.max() for v in logs.values())
+    levels = np.linspace(low, high, 25)
     for col, split in enumerate(("train", "test")):
         ax = axes[row, col]
         filled = ax.contourf(axis, axis, logs[split], levels=levels, cmap="viridis")

@@ -31,7 +31,8 @@ torch.set_num_threads(1)   # the tensors here are tiny: one thread beats handing
 # dynamics with RK4, T = 5, N = 10, trained for 20 epochs on the `spirals` data.
 
 # %%
-spiral_run = tempfile.mkdtemp()
+workspace = tempfile.TemporaryDirectory()   # run directories; removed when the notebook ends
+spiral_run = f"{workspace.name}/spirals"
 config = TrainConfig(data="spirals", width=2, T=5.0, steps=10, dynamics="antisymmetric",
                      integrator="rk4", epochs=20, lr=0.02, device="cpu")
 metrics = train(config, spiral_run, progress=False)
@@ -121,8 +122,8 @@ pairs = {
 }
 depths = [2, 4, 8, 16, 32, 64, 128]
 transfer = {}
-for name, settings in pairs.items():
-    run_dir = tempfile.mkdtemp()
+for index, (name, settings) in enumerate(pairs.items()):
+    run_dir = f"{workspace.name}/peaks-{index}"
     train(TrainConfig(data="peaks", epochs=5, batch_size=128, lr=0.02, device="cpu",
                       **settings), run_dir, progress=False)
     transfer[name] = [r["test_accuracy"] for r in evaluate_run(run_dir, steps=depths)]

@@ -37,9 +37,10 @@ networks = {
     "antisymmetric + rk4": dict(dynamics="antisymmetric", integrator="rk4"),
     "standard + euler": dict(dynamics="standard", integrator="euler"),
 }
+workspace = tempfile.TemporaryDirectory()   # run directories; removed when the notebook ends
 models = {}
-for name, settings in networks.items():
-    run_dir = tempfile.mkdtemp()
+for index, (name, settings) in enumerate(networks.items()):
+    run_dir = f"{workspace.name}/digits-{index}"
     config = TrainConfig(data="digits", widths=[8, 16], steps=4, T=2.0, epochs=5, lr=0.02,
                          device="cpu", **settings)
     metrics = train(config, run_dir, progress=False)

@@ -87,9 +87,10 @@ plt.show()
 # on the grid.
 
 # %%
+workspace = tempfile.TemporaryDirectory()   # run directories; removed when the notebook ends
 planes = {}
 for kind in ("plain", "resnet"):
-    run_dir = tempfile.mkdtemp()
+    run_dir = f"{workspace.name}/{kind}"
     config = TrainConfig(data="peaks", network=kind, dynamics="standard", width=16, steps=16,
                          epochs=5, batch_size=128, lr=0.01, smoothness=0.0, device="cpu")
     metrics = train(config, run_dir, progress=False)
@@ -111,7 +112,8 @@ for ax, (kind, result) in zip(axes, planes.items()):
 plt.show()
 for kind, result in planes.items():
     values = np.array(result["values"])
-    print(f"{kind:>6}: test accuracy {result['accuracy']:.3f}, loss at θ {result['centre_loss']:.3f}, "
+    print(f"{kind:>6}: test accuracy {result['accuracy']:.3f}, "
+          f"loss at θ {result['centre_loss']:.3f}, "
           f"loss on the plane from {values.min():.3f} to {values.max():.3f}, "
           f"strict minima {result['roughness']['strict_minima']}")
 

@@ -17,7 +17,9 @@ ROLE = re.compile(r":(?:class|mod|func|meth|attr|data|exc|obj):`(~?)([^`]+)`")
 
 def plain_roles(text: str) -> str:
     """``:role:`~a.b.C``` → ```C```, ``:role:`a.b.C``` → ```a.b.C```."""
-    return ROLE.sub(lambda m: f"`{m.group(2).rsplit('.', 1)[-1] if m.group(1) else m.group(2)}`", text)
+    return ROLE.sub(
+        lambda m: f"`{m.group(2).rsplit('.', 1)[-1] if m.group(1) else m.group(2)}`", text
+    )
 
 
 class SphinxRoles(griffe.Extension):
