@@ -36,15 +36,16 @@ torch.set_num_threads(1)   # the tensors here are tiny: one thread beats handing
 # layers with h = 0.5. The weights are stored on a time grid, here one (K_l, b_l) per step.
 
 # %%
-block = resode.ODEBlock(2, T=4.0, steps=8, dynamics="standard", integrator="euler",
-                        init_std=1.5)
-with torch.no_grad():
-    block.dynamics.bias.values.normal_(std=0.5)   # a nonzero bias b(t), to make it interesting
+block = resode.ODEBlock(2, T=4.0, steps=8, dynamics="standard", integrator="euler")
+with torch.no_grad():   # weights that turn the plane: a rotation, a little noise, a small bias
+    rotation = torch.tensor([[-0.1, -1.0], [1.0, -0.1]])
+    block.dynamics.weight.values.copy_(1.5 * rotation + 0.3 * torch.randn(8, 2, 2))
+    block.dynamics.bias.values.normal_(std=0.2)
 K = block.dynamics.weight.values.detach()          # shape (8, 2, 2): K_0 … K_7
 b = block.dynamics.bias.values.detach()            # shape (8, 2)
 print(block)
 
-y0 = torch.randn(6, 2)                             # six starting points, batch first
+y0 = 0.8 * torch.randn(6, 2)                       # six starting points, batch first
 y = y0.clone()
 for l in range(block.steps):                       # the residual network, written out
     y = y + block.h * torch.tanh(y @ K[l].T + b[l])

@@ -66,7 +66,7 @@ figure.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The growth is e^{a·15} exactly: 9.5 for a = 0.15, 0.105 for a = −0.15, 1 for a = 0.
+# The measured growth is exp(15·a), as the exact solution y(t) = e^(at)·(rotation) says.
 #
 # ## J = diag(σ′) K, checked against automatic differentiation
 #

@@ -29,14 +29,14 @@ torch.set_num_threads(1)   # the tensors here are tiny: one thread beats handing
 # %% [markdown]
 # ## The linear test equation
 #
-# λ = −1: the exact solution e^{−t} decays for every step size. Forward Euler's factor is
+# λ = −1: the exact solution exp(−t) decays for every step size. Forward Euler's factor is
 # R(hλ) = 1 − h, so it decays for h < 2 and grows for h > 2.
 
 # %%
 lam = -1.0
 figure, ax = plt.subplots(figsize=(7, 4))
 t_fine = np.linspace(0, 20, 200)
-ax.semilogy(t_fine, np.exp(lam * t_fine), "k-", label="exact e^{λt}")
+ax.semilogy(t_fine, np.exp(lam * t_fine), "k-", label="exact exp(λt)")
 for h in (0.5, 1.5, 2.5):
     steps = int(round(20 / h))
     path = resode.integrate(lambda t, y: lam * y, torch.ones(1, dtype=torch.float64),
@@ -65,7 +65,7 @@ print("largest stable h of Euler for λ = −1:", max_stable_step("euler", [lam]
 re, im = np.meshgrid(np.linspace(-3.5, 1.0, 451), np.linspace(-3.5, 3.5, 701))
 z = re + 1j * im
 colours = {"euler": "C0", "heun": "C1", "rk3": "C2", "rk4": "C3"}
-figure, ax = plt.subplots(figsize=(6.5, 6.5))
+figure, ax = plt.subplots(figsize=(9, 6.5))
 for name, colour in colours.items():
     ax.contour(re, im, amplification(name, z), levels=[1.0], colors=colour, linewidths=2)
     ax.plot([], [], color=colour, lw=2, label=f"{name} (order {resode.get_integrator(name).order})")
@@ -79,7 +79,7 @@ ax.set_aspect("equal")
 ax.set_xlabel("Re z")
 ax.set_ylabel("Im z")
 ax.set_title("Stability regions: |R(z)| ≤ 1 inside each curve")
-ax.legend(loc="upper left", fontsize=8)
+ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=9)
 plt.show()
 
 print(f"{'integrator':>10} {'largest h, λ = −1':>18} {'largest h, λ = i':>17}")

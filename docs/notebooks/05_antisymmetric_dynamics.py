@@ -42,8 +42,10 @@ h = 2.0 / rho
 histories = {m: norm_history(m, K, y0, h, 1000) for m in methods}
 
 figure, ax = plt.subplots(figsize=(8, 4.5))
+styles = {"euler": dict(lw=4, alpha=0.5), "heun": dict(ls="--")}   # the two coincide here
 for m, logs in histories.items():
-    ax.plot(logs, label=f"{m}: max |R(hλ)| = {amplification(m, h * eigenvalues.numpy()).max():.3f}")
+    factor = amplification(m, h * eigenvalues.numpy()).max()
+    ax.plot(logs, label=f"{m}: max |R(hλ)| = {factor:.3f}", **styles.get(m, {}))
 ax.axhline(0, color="k", ls="--", lw=0.8, label="exact: ‖y(t)‖ = ‖y(0)‖")
 ax.set_xlabel("step l")
 ax.set_ylabel("log₁₀ ‖y_l‖ / ‖y_0‖")

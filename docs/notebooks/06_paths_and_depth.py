@@ -96,7 +96,7 @@ for n, style in ((10, "-"), (40, ":")):
         ax.axvline(t, color="0.7", lw=0.6, ls=style)
 ax.set_xlabel("t")
 ax.set_title("trained K(t) (before K − Kᵀ); grey: step times for N = 10 (solid) and 40 (dotted)")
-ax.legend(fontsize=8, ncol=4)
+ax.legend(fontsize=8, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.18))
 plt.show()
 
 depths = [2, 5, 10, 20, 40, 80]

@@ -101,7 +101,7 @@ for ax, (name, unit_spectra) in zip(axes, spectra.items()):
     ax.contour(re, im, modulus, levels=[1.0], colors=["#3a6ea5"])
     for index, s in enumerate(unit_spectra):
         hz = (s.h * s.eigenvalues).flatten().numpy()
-        ax.scatter(hz.real, hz.imag, s=2, alpha=0.4, label=f"unit {index}", color=f"C{index + 1}")
+        ax.scatter(hz.real, hz.imag, s=6, alpha=0.6, label=f"unit {index}", color=f"C{index + 1}")
     ax.axhline(0, color="0.6", lw=0.5)
     ax.axvline(0, color="0.6", lw=0.5)
     ax.set_xlim(-3.5, 1.5)
