@@ -99,6 +99,12 @@ ax.set_title("trained K(t) (before K − Kᵀ); grey: step times for N = 10 (sol
 ax.legend(fontsize=8, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.18))
 plt.show()
 
+# %% [markdown]
+# The diagonal entries do not enter K − Kᵀ, so they receive no gradient and keep their
+# initial values; the off-diagonal ones are what the network learned, one value per interval.
+# Now the same θ(t) at other depths:
+
+# %%
 depths = [2, 5, 10, 20, 40, 80]
 results = evaluate_run(spiral_run, steps=depths)
 print("spirals, trained at N = 10; test accuracy at N′ =",
