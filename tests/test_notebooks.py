@@ -48,7 +48,7 @@ def executions(request) -> dict[str, Future]:
     selected = [
         item.callspec.params["notebook"]
         for item in request.session.items
-        if item.originalname == "test_notebook_runs"
+        if getattr(item, "originalname", None) == "test_notebook_runs"
     ]
     pool = ThreadPoolExecutor(max_workers=AT_ONCE)
     futures = {notebook.name: pool.submit(_execute, notebook) for notebook in selected}
