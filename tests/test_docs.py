@@ -99,3 +99,21 @@ def test_strict_build(tmp_path: Path):
     assert "resode.ODEBlock" in api and "max_stable_step" in api
     for notebook in sorted((ROOT / "docs" / "notebooks").glob("*.py")):
         assert (site / "notebooks" / notebook.stem / "index.html").is_file(), notebook.name
+
+
+@pytest.mark.parametrize(
+    ("setup", "expected"),
+    [
+        ("import matplotlib; matplotlib.use('svg'); import matplotlib.pyplot", "svg"),
+        ("import matplotlib", "agg"),
+    ],
+)
+def test_figures_keep_a_backend_the_session_chose(setup: str, expected: str):
+    """A notebook's backend survives importing resode's plotting; otherwise figures are files."""
+    code = f"{setup}; import resode.plots; print(matplotlib.get_backend().lower())"
+    env = {key: value for key, value in os.environ.items() if key != "MPLBACKEND"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == expected
