@@ -8,7 +8,7 @@ PIP    := $(PY) -m pip
 VISION_VENV := .venv-vision
 VISION_PY   := $(VISION_VENV)/bin/python
 
-.PHONY: demo test test-vision lint bench clean
+.PHONY: demo test test-vision lint bench docs clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ $(VENV)/.installed: $(VENV)/bin/activate pyproject.toml
 
 $(VENV)/.installed-dev: $(VENV)/bin/activate pyproject.toml
 	$(PIP) install --quiet -e '.[dev]'
+	touch $(VENV)/.installed $@
+
+$(VENV)/.installed-docs: $(VENV)/bin/activate pyproject.toml
+	$(PIP) install --quiet -e '.[docs]'
 	touch $(VENV)/.installed $@
 
 demo: $(VENV)/.installed
@@ -41,5 +45,9 @@ bench: $(VENV)/.installed
 	$(PIP) install --quiet -e '.[bench]'
 	$(PY) -m benchmarks
 
+# The site, strict (a broken link or a missing reference fails the build), notebooks executed.
+docs: $(VENV)/.installed-docs
+	DISABLE_MKDOCS_2_WARNING=true NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) $(VISION_VENV) runs build *.egg-info src/*.egg-info
+	rm -rf $(VENV) $(VISION_VENV) runs build site .cache *.egg-info src/*.egg-info

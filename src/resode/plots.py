@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import io
+import os
+import sys
 from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")
+if "matplotlib.pyplot" not in sys.modules and "MPLBACKEND" not in os.environ:
+    # Figures are files: no window. A session that has chosen a backend (a notebook's inline
+    # backend, MPLBACKEND, pyplot already in use) keeps it.
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
