@@ -177,7 +177,8 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over(tmp_path, capsys):
 
 def test_two_forced_runs_at_once_leave_one_writer(tmp_path):
     out = tmp_path / "run"
-    args = ("train", "--data", "peaks", "--epochs", "3", "--out", str(out), "--force", "--quiet")
+    # long enough that the second process reaches the lock while the first still trains
+    args = ("train", "--data", "peaks", "--epochs", "15", "--out", str(out), "--force", "--quiet")
     first, second = _cli(*args), _cli(*args)
     results = [p.communicate(timeout=600) + (p.returncode,) for p in (first, second)]
     codes = sorted(code for _, _, code in results)
@@ -185,7 +186,7 @@ def test_two_forced_runs_at_once_leave_one_writer(tmp_path):
     refused = next(err for _, err, code in results if code == 2)
     assert "is in use by process" in refused
     history = (out / "history.csv").read_text().splitlines()
-    assert len(history) == 4  # header and three epochs of one run
+    assert len(history) == 16  # header and 15 epochs of one run
 
 
 # the batches
