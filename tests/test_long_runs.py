@@ -264,3 +264,10 @@ def test_warmup_scales_the_first_steps_rates_and_restores_the_schedule(tmp_path,
     assert seen[:40] == pytest.approx([0.01 * (t + 1) / 40 for t in range(40)], rel=1e-12)
     assert seen[40:] == [0.01] * 24
     assert [r["lr"] for r in metrics["history"]] == [0.01, 0.01]
+
+
+def test_the_epochs_seconds_add_up_to_no_more_than_the_run(tmp_path):
+    started = time.perf_counter()
+    metrics = train(TrainConfig(**CONFIG), tmp_path / "run", progress=False)
+    elapsed = time.perf_counter() - started
+    assert 0 < sum(r["seconds"] for r in metrics["history"]) <= elapsed

@@ -56,6 +56,7 @@ def run_epoch(run: Run, save: Callable[[Position], None]) -> dict:
     x_train, y_train = run.dataset.split("train")
     count = len(x_train)
     started = time.perf_counter()
+    before = run.position.seconds if run.position is not None else 0.0  # a resumed epoch's
     run.model.train()
     position = _batches(run, x_train, y_train, epoch, save, started)
     if run.varpro is not None:  # the head for evaluation: solved on the whole training split
@@ -71,7 +72,7 @@ def run_epoch(run: Run, save: Callable[[Position], None]) -> dict:
         record["train_accuracy"] = position.correct / count
     record.update({f"val_{k}": v for k, v in evaluate(run.model, run.dataset, "val").items()})
     record["lr"] = run.optimizer.param_groups[0]["lr"]
-    record["seconds"] = position.seconds + time.perf_counter() - started
+    record["seconds"] = before + time.perf_counter() - started
     return record
 
 
