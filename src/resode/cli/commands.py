@@ -76,11 +76,52 @@ def _say_what_the_data_is(config: TrainConfig) -> None:
         print(describe_source(config.data, **config.source_options()).summary)
 
 
+def _resumed_run(args: argparse.Namespace, given: dict) -> tuple[TrainConfig, Path]:
+    """The config and directory of ``--resume DIR``: the stored run with the flags given
+    (more epochs, runtime settings); any other change is one line naming the field."""
+    from ..training.state import extended_config, read_config
+
+    if args.config is not None or args.recipe is not None:
+        raise ResodeError(
+            "use either --config FILE or --recipe NAME (new run) or --resume DIR, not both"
+        )
+    if args.out is not None and args.out != args.resume:
+        raise ResodeError("use either --out (new run) or --resume DIR (continue DIR), not both")
+    try:
+        return extended_config(read_config(args.resume), given), args.resume
+    except RunDirectoryError:
+        raise
+    except ResodeError as error:
+        raise ResodeError(
+            f"{error}; the run's settings are in {args.resume / 'config.json'}"
+        ) from None
+
+
+def _new_run(args: argparse.Namespace, given: dict) -> tuple[TrainConfig, Path]:
+    """The config and directory of a new run: the flags given over a config file, a recipe
+    or the defaults; an existing run in ``--out`` needs ``--force``."""
+    from ..training.recipes import compose_config
+
+    if "multilevel" in given and "steps" in given:
+        raise ResodeError("give either --steps or --multilevel (its last depth is the final N)")
+    if "data" in given:
+        given["data"] = absolute_source(given["data"])
+    config = compose_config(given, args.config, args.recipe)
+    _say_what_the_data_is(config)
+    if args.out is None and launched_world_size() > 1:
+        raise ResodeError("a distributed run needs --out DIR (the same on every process)")
+    out = args.out if args.out is not None else _default_out(source_label(config.data))
+    if (out / "config.json").exists() and not args.force:
+        raise ResodeError(
+            f"{out} already holds a run; continue it with --resume {out} "
+            "or overwrite it with --force"
+        )
+    return config, out
+
+
 def _run_train(args: argparse.Namespace) -> int:
     from ..errors import check_int, check_positive
     from ..training.loop import train
-    from ..training.recipes import compose_config
-    from ..training.state import extended_config, read_config
 
     guard = check_int("guard", args.guard, minimum=0)
     state_bound = check_positive("state bound", args.state_bound)
@@ -89,38 +130,8 @@ def _run_train(args: argparse.Namespace) -> int:
     given = {k: v for k, v in given.items() if v is not None}
     if "data_dir" in given:  # absolute: the run finds its data from anywhere
         given["data_dir"] = str(Path(given["data_dir"]).expanduser().resolve())
-    if args.resume is not None:
-        if args.config is not None or args.recipe is not None:
-            raise ResodeError(
-                "use either --config FILE or --recipe NAME (new run) or --resume DIR, not both"
-            )
-        if args.out is not None and args.out != args.resume:
-            raise ResodeError("use either --out (new run) or --resume DIR (continue DIR), not both")
-        try:
-            config = extended_config(read_config(args.resume), given)
-        except RunDirectoryError:
-            raise
-        except ResodeError as error:
-            raise ResodeError(
-                f"{error}; the run's settings are in {args.resume / 'config.json'}"
-            ) from None
-        out, resume = args.resume, True
-    else:
-        if "multilevel" in given and "steps" in given:
-            raise ResodeError("give either --steps or --multilevel (its last depth is the final N)")
-        if "data" in given:
-            given["data"] = absolute_source(given["data"])
-        config = compose_config(given, args.config, args.recipe)
-        _say_what_the_data_is(config)
-        if args.out is None and launched_world_size() > 1:
-            raise ResodeError("a distributed run needs --out DIR (the same on every process)")
-        out = args.out if args.out is not None else _default_out(source_label(config.data))
-        if (out / "config.json").exists() and not args.force:
-            raise ResodeError(
-                f"{out} already holds a run; continue it with --resume {out} "
-                "or overwrite it with --force"
-            )
-        resume = False
+    resume = args.resume is not None
+    config, out = _resumed_run(args, given) if resume else _new_run(args, given)
     main_process = os.environ.get("RANK", "0") == "0"
     metrics = train(
         config,
