@@ -39,15 +39,9 @@ def test_predict_test_split_npz_and_csv_agree_with_the_model(tmp_path, capsys):
 
 def _pictures(folder, mode, size=(6, 5), count=6, seed=0):
     """``count`` PNG images per class, 'dark' and 'light', of ``size`` (width, height)."""
-    from PIL import Image
+    from test_data_files import _write_images
 
-    rng = np.random.default_rng(seed)
-    for name, low in (("dark", 0), ("light", 150)):
-        (folder / name).mkdir(parents=True)
-        for i in range(count):
-            shape = (size[1], size[0]) + ((3,) if mode == "RGB" else ())
-            pixels = rng.integers(low, low + 100, shape).astype(np.uint8)
-            Image.fromarray(pixels, mode).save(folder / name / f"{i}.png")
+    _write_images(folder, count, size=size, mode=mode, seed=seed)
 
 
 def _read_pixels(path):
