@@ -15,9 +15,9 @@ import json
 import tempfile
 import time
 
+from resode.runs import evaluate_run
 from resode.training.config import TrainConfig
 from resode.training.loop import train
-from resode.training.runs import evaluate_run
 
 DEPTHS = [2, 4, 8, 16, 32, 64, 128]
 ENTRIES = {

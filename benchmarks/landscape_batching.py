@@ -16,8 +16,8 @@ from unittest import mock
 import torch
 from torch.func import functional_call, vmap
 
+from resode.runs import load_run
 from resode.tasks import get_task
-from resode.training.runs import load_run
 
 
 def main() -> None:

@@ -28,7 +28,7 @@ import time
 
 import torch
 
-from resode.files import write_json
+from resode.storage import write_json
 from resode.training.config import TrainConfig
 from resode.training.loop import train
 

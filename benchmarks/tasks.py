@@ -29,10 +29,10 @@ import tempfile
 import time
 
 from resode.data import STANDARD_SETS, dataset_task, load_dataset
+from resode.runs import HEADLINE
 from resode.training.config import TrainConfig
 from resode.training.loop import train
 from resode.training.recipes import recipes
-from resode.training.runs import HEADLINE
 
 TARGETS = {
     "digits": dict(target=0.985, budget=180),

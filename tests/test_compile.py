@@ -8,9 +8,9 @@ from safetensors.torch import load_file
 
 from resode.cli import main
 from resode.errors import ResodeError
+from resode.runs import evaluate_run
 from resode.training.config import TrainConfig
 from resode.training.factory import build_model
-from resode.training.runs import evaluate_run
 from resode.training.state import extended_config
 
 

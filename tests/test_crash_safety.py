@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from resode.cli import main
 from resode.errors import RunDirectoryError
-from resode.files import read_tensors
+from resode.storage import read_tensors
 from resode.training.config import TrainConfig
 from resode.training.factory import build_model, make_optimizer
 from resode.training.loop import train
@@ -39,7 +39,7 @@ CONFIG = TrainConfig(data="circles", epochs=5, steps=4, width=6, batch_size=16, 
 # Run the CLI in a child that SIGKILLs itself halfway through writing its 2nd checkpoint.
 DIE_IN_CHECKPOINT_WRITE = """
 import io, os, signal, sys
-import resode.files as checkpoint
+import resode.storage as checkpoint
 original, calls = checkpoint.atomic_write, []
 def dying(path, write, binary=False):
     if str(path).endswith("checkpoint.safetensors"):

@@ -11,7 +11,7 @@ from PIL import Image
 
 from resode.cli import main
 from resode.data import load_dataset
-from resode.training.runs import load_run
+from resode.runs import load_run
 
 TINY = ["--steps", "2", "--epochs", "2", "--quiet"]
 

@@ -8,9 +8,9 @@ import torch
 from safetensors.torch import load_file
 
 from resode.cli import main
+from resode.runs import evaluate_run
 from resode.training.config import TrainConfig
 from resode.training.loop import train
-from resode.training.runs import evaluate_run
 
 TINY = dict(data="circles", epochs=2, steps=4, width=6, device="cpu")
 

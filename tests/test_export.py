@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from resode.cli import main
-from resode.training.export import export_run
-from resode.training.runs import load_run
+from resode.runs import load_run
+from resode.runs.export import export_run
 
 RUNS = {
     "dense": ["--data", "circles", "--steps", "3", "--width", "6"],

@@ -18,10 +18,10 @@ from resode.cli import main
 from resode.experiments import run_experiment
 from resode.model.convnet import ConvResNet
 from resode.model.resnet import ResNet
+from resode.runs import load_run
 from resode.training.config import TrainConfig
 from resode.training.evaluation import evaluate
 from resode.training.loop import train
-from resode.training.runs import load_run
 
 
 def _tiny(out, seed: int = 0, **changes) -> None:

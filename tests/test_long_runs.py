@@ -16,11 +16,11 @@ from safetensors.torch import load_file
 
 from resode.cli import main
 from resode.data.loader import EpochBatches, augment_images, batch_generator
-from resode.files import read_tensors
+from resode.runs.lock import LOCK, RunDirectoryLocked, RunLock
+from resode.storage import read_tensors
 from resode.training import loop as train_module
 from resode.training import step as step_module
 from resode.training.config import TrainConfig
-from resode.training.lock import LOCK, RunDirectoryLocked, RunLock
 from resode.training.loop import train
 from resode.training.preemption import RESUMABLE, TrainingInterrupted
 
@@ -43,33 +43,42 @@ def _same_history(a: list[dict], b: list[dict]) -> None:
         }
 
 
-def _signal_at_step(monkeypatch, step: int, number=signal.SIGTERM) -> None:
-    """Send this process ``number`` during optimizer step ``step`` (counted from 1)."""
+def _signal_at_step(monkeypatch, step: int, number=signal.SIGTERM, after: bool = False) -> None:
+    """Send this process ``number`` as optimizer step ``step`` (counted from 1) starts, or
+    ``after`` it was taken."""
     original = step_module.optimizer_step
     calls = []
 
     def step_then_signal(*args, **kwargs):
         calls.append(1)
-        if len(calls) == step:
+        if len(calls) == step and not after:
             os.kill(os.getpid(), number)
-        return original(*args, **kwargs)
+        result = original(*args, **kwargs)
+        if len(calls) == step and after:
+            os.kill(os.getpid(), number)
+        return result
 
     monkeypatch.setattr("resode.training.epoch.optimizer_step", step_then_signal)
 
 
-@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGUSR1])
+@pytest.mark.parametrize(
+    ("number", "after"), [(signal.SIGTERM, False), (signal.SIGUSR1, False), (signal.SIGTERM, True)]
+)
 def test_a_signal_mid_epoch_then_resume_gives_the_uninterrupted_weights(
-    tmp_path, monkeypatch, number
+    tmp_path, monkeypatch, number, after
 ):
     config = TrainConfig(**CONFIG)  # 1000 examples, 32 per batch: 32 batches per epoch
     straight = train(config, tmp_path / "straight", progress=False)
     with monkeypatch.context() as patch:
-        _signal_at_step(patch, 45, number)  # batch 13 of epoch 2
+        _signal_at_step(patch, 45, number, after)  # batch 13 of epoch 2
         with pytest.raises(TrainingInterrupted, match="resode train --resume"):
             train(config, tmp_path / "resumed", progress=False)
     _, state = read_tensors(tmp_path / "resumed" / "checkpoint.safetensors")
-    assert state["epoch"] == 1 and state["step"] == 45
-    assert state["position"]["batch"] == 13
+    # a signal as the step starts stops its forward pass between two steps of the step
+    # loop, and the batch is dropped; one after the step stops after the batch
+    done = 45 if after else 44
+    assert state["epoch"] == 1 and state["step"] == done
+    assert state["position"]["batch"] == done - 32
     assert not (tmp_path / "resumed" / LOCK).exists()
     resumed = train(config, tmp_path / "resumed", resume=True, progress=False)
     _same_weights(tmp_path / "straight", tmp_path / "resumed")

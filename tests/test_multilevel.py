@@ -12,13 +12,13 @@ from safetensors.torch import load_file
 from resode import ConvResNet, ResNet, TimeParameter
 from resode.cli import main
 from resode.errors import ResodeError
+from resode.runs import load_run
 from resode.training import loop as train_module
 from resode.training.config import TrainConfig
 from resode.training.factory import build_model
 from resode.training.loop import train
 from resode.training.multilevel import level_factors, ode_units, prolongate
 from resode.training.regularizers import time_smoothness
-from resode.training.runs import load_run
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -7,7 +7,7 @@ import torch
 
 from resode.cli import main
 from resode.data import load_dataset
-from resode.files import read_json
+from resode.storage import read_json
 from resode.training.evaluation import evaluate
 from resode.training.factory import build_model
 from resode.training.recipes import recipe, recipes

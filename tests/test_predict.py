@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from resode.cli import main
-from resode.training.runs import load_run
+from resode.runs import load_run
 
 TINY = ["--data", "circles", "--steps", "3", "--width", "5", "--epochs", "2", "--quiet"]
 

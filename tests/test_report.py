@@ -7,7 +7,7 @@ import re
 from PIL import Image
 
 from resode.cli import main
-from resode.report import SECTIONS
+from resode.runs.report import SECTIONS
 
 TINY = ["--data", "circles", "--steps", "3", "--width", "5", "--epochs", "2", "--quiet"]
 

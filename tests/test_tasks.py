@@ -9,11 +9,11 @@ from resode.cli import main
 from resode.data import load_dataset
 from resode.errors import ResodeError
 from resode.model.convnet import ConvResNet
+from resode.runs import analyze_run, evaluate_run
 from resode.tasks import get_task
 from resode.training.config import TrainConfig
 from resode.training.evaluation import check_targets
 from resode.training.loop import train
-from resode.training.runs import analyze_run, evaluate_run
 
 SHORT_RUNS = [
     # (config, metric, stated level, figure written)

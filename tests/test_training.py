@@ -8,10 +8,10 @@ from safetensors.torch import load_file
 
 from resode import TrainingDivergedError
 from resode.errors import ResodeError, RunDirectoryError
+from resode.runs import evaluate_run, load_run
 from resode.training import loop as train_module
 from resode.training.config import TrainConfig
 from resode.training.loop import train
-from resode.training.runs import evaluate_run, load_run
 
 
 def test_peaks_short_run_reaches_95_percent(tmp_path):

@@ -16,9 +16,12 @@ if "matplotlib.pyplot" not in sys.modules and "MPLBACKEND" not in os.environ:
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
 from .data import DATASETS, class_names  # noqa: E402
-from .files import atomic_write  # noqa: E402
+from .model.inference import evaluation, in_chunks  # noqa: E402
+from .runs.layout import FIGURES  # noqa: E402
+from .storage import atomic_write  # noqa: E402
 
 
 def save_figure(figure, path: str | Path) -> None:
@@ -152,20 +155,16 @@ def plot_spectrum(eigenvalues: torch.Tensor, h: float, integrator, path: str | P
 def plot_run(model, dataset, out: Path) -> None:
     """The figure that fits a finished run: decision regions, regression fit or segmentations."""
     if dataset.task == "classification" and dataset.kind == "vector" and dataset.in_features == 2:
-        plot_decision_boundary(model, dataset, out / "boundary.png")
+        plot_decision_boundary(model, dataset, out / FIGURES["classification"])
     elif dataset.task == "regression":
-        plot_regression(model, dataset, out / "regression.png")
+        plot_regression(model, dataset, out / FIGURES["regression"])
     elif dataset.task == "segmentation":
-        plot_segmentation(model, dataset, out / "segmentation.png")
+        plot_segmentation(model, dataset, out / FIGURES["segmentation"])
 
 
-@torch.no_grad()
 def _predict(model, x: torch.Tensor, chunk: int = 256) -> torch.Tensor:
-    was_training = model.training
-    model.eval()
-    result = torch.cat([model(part) for part in x.split(chunk)])
-    model.train(was_training)
-    return result.float().cpu()
+    with evaluation(model):
+        return in_chunks(model, x, chunk).float().cpu()
 
 
 def plot_regression(model, dataset, path: str | Path) -> None:
@@ -278,3 +277,68 @@ def learning_curves_png(rows: list[dict]) -> bytes:
     figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
     plt.close(figure)
     return buffer.getvalue()
+
+
+# Loss landscapes (resode landscape, experiment landscape-skip)
+
+
+def draw_plane(axes, result: dict, title: str) -> object:
+    """Filled contours of log₁₀ E over the (a, b) plane on ``axes``; returns the contour set."""
+    values = np.log10(np.maximum(np.asarray(result["values"]), 1e-12))
+    levels = np.linspace(values.min(), values.max(), 25)
+    filled = axes.contourf(result["alpha"], result["beta"], values, levels=levels, cmap="viridis")
+    axes.contour(
+        result["alpha"],
+        result["beta"],
+        values,
+        levels=levels[::3],
+        colors="w",
+        linewidths=0.4,
+        negative_linestyles="solid",
+    )
+    axes.plot([0], [0], "r+", markersize=10, label="trained θ")
+    axes.set_xlabel("a (direction d₁)")
+    axes.set_ylabel("b (direction d₂)")
+    roughness = result["roughness"]
+    axes.set_title(
+        f"{title}\nstrict minima {roughness['strict_minima']} "
+        f"({roughness['strict_minima_share']:.1%}), "
+        f"|λmin/λmax| = {roughness['hessian']['ratio']:.3g}",
+        fontsize=9,
+    )
+    axes.set_aspect("equal")
+    return filled
+
+
+def loss_colorbar(figure, filled, axes, label: str) -> None:
+    """A colour bar for :func:`draw_plane`, ticks at the loss itself (log scale)."""
+    bar = figure.colorbar(filled, ax=axes, label=f"{label} (log scale)", shrink=0.85)
+    bar.locator = MaxNLocator(6)
+    bar.formatter = FuncFormatter(lambda value, _: f"{10**value:.3g}")
+    bar.update_ticks()
+
+
+def plot_plane(result: dict, title: str, path) -> None:
+    """The plane's contour plot, one colour bar for log₁₀ of the loss."""
+    figure, axes = plt.subplots(figsize=(5.8, 5))
+    loss_colorbar(figure, draw_plane(axes, result, title), axes, f"{result['split']} loss")
+    axes.legend(loc="upper right", fontsize=8)
+    save_figure(figure, path)
+
+
+def plot_segment(result: dict, title: str, path) -> None:
+    """The loss along (1 − α) θ_A + α θ_B, the two runs marked at α = 0 and 1."""
+    figure, axes = plt.subplots(figsize=(6, 4))
+    axes.plot(result["alpha"], result["values"], "-", color="#1f77b4")
+    axes.plot([0, 1], result["ends"], "o", color="#d62728", label="the two runs")
+    axes.set_yscale("log")
+    axes.set_xlabel("α  (θ = (1 − α) θ_A + α θ_B)")
+    axes.set_ylabel(f"{result['split']} loss")
+    axes.set_title(
+        f"{title}\nfrom {Path(result['run']).name} (α = 0) to {Path(result['between']).name} "
+        "(α = 1), "
+        f"barrier {result['roughness']['barrier']:.3g}",
+        fontsize=9,
+    )
+    axes.legend(fontsize=8)
+    save_figure(figure, path)

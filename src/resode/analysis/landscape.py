@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -108,7 +107,7 @@ def plane(
 
     ``values[i][j]`` is at (a, b) = (``alpha[j]``, ``beta[i]``); the centre is θ exactly.
     """
-    grid, span = _check_grid(grid), check_positive("span", span)
+    grid, span = check_grid(grid), check_positive("span", span)
     generator = torch.Generator().manual_seed(check_int("seed", seed, minimum=0))
     d1 = filter_normalized_direction(model, generator)
     d2 = filter_normalized_direction(model, generator)
@@ -145,7 +144,7 @@ def segment(
 ) -> dict:
     """E((1 − α) θ_A + α θ_B): ``grid`` points on [0, 1], the same spacing a quarter (at least
     one point) past both ends; ``barrier`` = max over [0, 1] of E(α) − ((1 − α) E(0) + α E(1))."""
-    grid = _check_grid(grid)
+    grid = check_grid(grid)
     extra = max(1, round(SEGMENT_EXTENSION * (grid - 1)))
     steps = torch.arange(-extra, grid + extra, dtype=torch.float64)
     alpha = steps / (grid - 1)  # exactly 0 and 1 at the runs
@@ -170,7 +169,7 @@ def segment(
     }
 
 
-def _check_grid(grid: object) -> int:
+def check_grid(grid: object) -> int:
     value = check_int("grid", grid)
     if value < 3:
         raise ResodeError(f"grid must have at least 3 points per axis, got {value}")
@@ -232,131 +231,3 @@ def _power_iteration(hvp, parameters, iterations, generator, shift: float) -> fl
         value = float(sum((hv * v).sum() for hv, v in zip(product, vector)))
         vector = [hv.detach() for hv in product]
     return value
-
-
-ARCHITECTURE = (
-    "data", "image_size", "network", "dynamics", "integrator", "activation", "width",
-    "widths", "T", "steps", "grid", "interp", "gamma", "kernel_size", "norm",
-)  # fmt: skip
-"""Config fields two runs must share for the segment between them to mean anything."""
-
-
-def landscape_of_run(
-    run,
-    out=None,
-    split: str = "test",
-    grid: int = 41,
-    span: float = 1.0,
-    seed: int = 0,
-    between=None,
-) -> dict:
-    """``landscape.json`` and ``landscape.png`` of a run (default ``out``: the run directory):
-    the plane around it, or with ``between`` the segment from it to a second run."""
-    from ..files import write_json
-    from ..training.runs import load_run
-    from ..training.state import read_config
-
-    _check_grid(grid)
-    model, dataset = load_run(run)
-    if between is None:
-        result = plane(model, dataset, split, grid, span, seed)
-    else:
-        other, _ = load_run(between)
-        _check_same_architecture(read_config(run), read_config(between), run, between)
-        result = segment(
-            model, other.to(dtype=next(model.parameters()).dtype), dataset, split, grid
-        )
-        result["between"] = str(between)
-    result = {"run": str(run), **result}
-    out = Path(run) if out is None else Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "landscape.json", result)
-    title = _describe(read_config(run))
-    (plot_plane if between is None else plot_segment)(result, title, out / "landscape.png")
-    return result
-
-
-def _check_same_architecture(a, b, run_a, run_b) -> None:
-    differing = [name for name in ARCHITECTURE if getattr(a, name) != getattr(b, name)]
-    if differing:
-        name = differing[0]
-        raise ResodeError(
-            f"runs {run_a} and {run_b} differ in architecture ({name}: "
-            f"{getattr(a, name)!r} vs {getattr(b, name)!r}); --between needs the same network"
-        )
-
-
-def _describe(config) -> str:
-    if config.network == "ode":
-        return f"{config.data}: {config.dynamics} + {config.integrator}, N = {config.steps}"
-    return f"{config.data}: {config.network} ({config.dynamics}), N = {config.steps}"
-
-
-def draw_plane(axes, result: dict, title: str) -> object:
-    """Filled contours of log₁₀ E over the (a, b) plane on ``axes``; returns the contour set."""
-    import numpy as np
-
-    values = np.log10(np.maximum(np.asarray(result["values"]), 1e-12))
-    levels = np.linspace(values.min(), values.max(), 25)
-    filled = axes.contourf(result["alpha"], result["beta"], values, levels=levels, cmap="viridis")
-    axes.contour(
-        result["alpha"],
-        result["beta"],
-        values,
-        levels=levels[::3],
-        colors="w",
-        linewidths=0.4,
-        negative_linestyles="solid",
-    )
-    axes.plot([0], [0], "r+", markersize=10, label="trained θ")
-    axes.set_xlabel("a (direction d₁)")
-    axes.set_ylabel("b (direction d₂)")
-    roughness = result["roughness"]
-    axes.set_title(
-        f"{title}\nstrict minima {roughness['strict_minima']} "
-        f"({roughness['strict_minima_share']:.1%}), "
-        f"|λmin/λmax| = {roughness['hessian']['ratio']:.3g}",
-        fontsize=9,
-    )
-    axes.set_aspect("equal")
-    return filled
-
-
-def loss_colorbar(figure, filled, axes, label: str) -> None:
-    """A colour bar for :func:`draw_plane`, ticks at the loss itself (log scale)."""
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
-
-    bar = figure.colorbar(filled, ax=axes, label=f"{label} (log scale)", shrink=0.85)
-    bar.locator = MaxNLocator(6)
-    bar.formatter = FuncFormatter(lambda value, _: f"{10**value:.3g}")
-    bar.update_ticks()
-
-
-def plot_plane(result: dict, title: str, path) -> None:
-    """The plane's contour plot, one colour bar for log₁₀ of the loss."""
-    from ..plots import plt, save_figure
-
-    figure, axes = plt.subplots(figsize=(5.8, 5))
-    loss_colorbar(figure, draw_plane(axes, result, title), axes, f"{result['split']} loss")
-    axes.legend(loc="upper right", fontsize=8)
-    save_figure(figure, path)
-
-
-def plot_segment(result: dict, title: str, path) -> None:
-    """The loss along (1 − α) θ_A + α θ_B, the two runs marked at α = 0 and 1."""
-    from ..plots import plt, save_figure
-
-    figure, axes = plt.subplots(figsize=(6, 4))
-    axes.plot(result["alpha"], result["values"], "-", color="#1f77b4")
-    axes.plot([0, 1], result["ends"], "o", color="#d62728", label="the two runs")
-    axes.set_yscale("log")
-    axes.set_xlabel("α  (θ = (1 − α) θ_A + α θ_B)")
-    axes.set_ylabel(f"{result['split']} loss")
-    axes.set_title(
-        f"{title}\nfrom {Path(result['run']).name} (α = 0) to {Path(result['between']).name} "
-        "(α = 1), "
-        f"barrier {result['roughness']['barrier']:.3g}",
-        fontsize=9,
-    )
-    axes.legend(fontsize=8)
-    save_figure(figure, path)

@@ -12,13 +12,14 @@ from pathlib import Path
 
 from ..data.files import absolute_source, parse_source, source_label
 from ..errors import ResodeError, RunDirectoryError
+from ..runs.directory import check_new_run_folder
 from ..training.config import TrainConfig
 from ..training.distributed import launched_world_size
 
 
 def _run_gradients(args: argparse.Namespace) -> int:
     from ..errors import check_int
-    from ..training.runs import gradients_of_run
+    from ..runs import gradients_of_run
 
     samples = check_int("samples", args.samples)
     report = gradients_of_run(args.run, args.out, samples=samples, split=args.split)
@@ -35,7 +36,7 @@ def _run_gradients(args: argparse.Namespace) -> int:
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    from ..training.export import export_run
+    from ..runs.export import export_run
 
     path = export_run(args.run, args.format, steps=args.steps, out=args.out)
     print(f"wrote {path}")
@@ -43,7 +44,7 @@ def _run_export(args: argparse.Namespace) -> int:
 
 
 def _run_predict(args: argparse.Namespace) -> int:
-    from ..predict import predict_run
+    from ..runs import predict_run
 
     path = predict_run(
         args.run, args.input, args.out, steps=args.steps, compile=args.compile,
@@ -54,7 +55,7 @@ def _run_predict(args: argparse.Namespace) -> int:
 
 
 def _run_report(args: argparse.Namespace) -> int:
-    from ..report import write_report
+    from ..runs import write_report
 
     print(f"wrote {write_report(args.run, args.out)}")
     return 0
@@ -111,11 +112,7 @@ def _new_run(args: argparse.Namespace, given: dict) -> tuple[TrainConfig, Path]:
     if args.out is None and launched_world_size() > 1:
         raise ResodeError("a distributed run needs --out DIR (the same on every process)")
     out = args.out if args.out is not None else _default_out(source_label(config.data))
-    if (out / "config.json").exists() and not args.force:
-        raise ResodeError(
-            f"{out} already holds a run; continue it with --resume {out} "
-            "or overwrite it with --force"
-        )
+    check_new_run_folder(out, args.force)
     return config, out
 
 
@@ -142,6 +139,7 @@ def _run_train(args: argparse.Namespace) -> int:
         state_bound=state_bound,
         tensorboard=args.tensorboard,
         distributed_required=args.distributed,
+        force=args.force,
     )
     summary = {k: v for k, v in metrics.items() if k.startswith(("train_", "test_"))}
     if main_process:
@@ -162,13 +160,13 @@ def _level_line(level: dict, count: int) -> str:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
-    from ..training.runs import evaluate_run
+    from ..runs import evaluate_run
 
     results = evaluate_run(
         args.run, args.steps, device=args.device, compile=args.compile, data_dir=args.data_dir
     )
     if args.steps and len(args.steps) > 1:
-        from ..training.runs import write_depth_study
+        from ..runs import write_depth_study
 
         write_depth_study(args.run, results, args.out or args.run)
     if args.json:
@@ -188,7 +186,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
 def _run_stability(args: argparse.Namespace) -> int:
     from ..errors import check_int
-    from ..training.runs import analyze_run
+    from ..runs import analyze_run
 
     report = analyze_run(args.run, args.out, samples=check_int("samples", args.samples))
     for index, unit in enumerate(report["units"]):
@@ -236,7 +234,7 @@ def _print_unit_report(report: dict, index: int | None) -> None:
 
 
 def _run_landscape(args: argparse.Namespace) -> int:
-    from ..analysis.landscape import landscape_of_run
+    from ..runs import landscape_of_run
 
     options = {"split": args.split, "grid": args.grid, "span": args.span, "seed": args.seed}
     result = landscape_of_run(args.run, args.out, between=args.between, **options)

@@ -231,7 +231,7 @@ def _add_landscape_parser(commands) -> None:
 
 
 def _add_export_parser(commands) -> None:
-    from ..training.export import FORMATS
+    from ..runs.export import FORMATS
 
     export = commands.add_parser("export", help="write a run's network as ONNX, TorchScript or pt2")
     export.add_argument("run", type=Path, metavar="RUN_DIR", help="run directory")

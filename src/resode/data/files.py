@@ -74,6 +74,13 @@ def split_paths(form: str, path: Path) -> dict[str, Path]:
             where = ", ".join(str(fixed[s]) for s in fixed)
             raise ResodeError(f"found the fixed split {where} but no {' or '.join(missing)} split")
         return fixed
+    if form == "folder" and path.is_file():
+        raise ResodeError(f"{path} is a file; folder:PATH names a folder of class subfolders")
+    if form != "folder" and path.is_dir():
+        raise ResodeError(
+            f"{path} is a folder; {form}:PATH names a {form.upper()} file (a folder of images "
+            "per class is folder:PATH)"
+        )
     exists = path.is_dir() if form == "folder" else path.is_file()
     if not exists:
         kind = "folder" if form == "folder" else "file"
@@ -203,8 +210,23 @@ def read_image(path: Path) -> np.ndarray:
     return pixels[None] if gray else pixels.transpose(2, 0, 1)
 
 
-def _image_files(folder: Path) -> list[Path]:
-    files = [p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+def check_inside(root: Path, path: Path) -> Path:
+    """``path``, if it lies inside folder ``root`` once links are followed (one line if a link
+    leads out of it: resode reads only what is inside the folder it was given)."""
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise ResodeError(
+            f"{path} is a link to {path.resolve()}, outside {root}: resode reads only files "
+            "inside the folder it is given; copy the file in or remove the link"
+        )
+    return path
+
+
+def _image_files(folder: Path, root: Path) -> list[Path]:
+    files = [
+        check_inside(root, p)
+        for p in sorted(folder.iterdir())
+        if p.suffix.lower() in IMAGE_SUFFIXES
+    ]
     if not files:
         raise ResodeError(f"class folder {folder} holds no PNG or JPEG images")
     return files
@@ -215,12 +237,14 @@ def read_folder(path: Path) -> Table:
 
     Gray images give 1 channel, colour 3; a mix is read as colour (gray repeated thrice).
     """
-    classes = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    classes = sorted(
+        check_inside(path, p) for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")
+    )
     if not classes:
         raise ResodeError(f"{path} holds no class subfolders (one folder of images per class)")
     images, labels, first = [], [], None
     for folder in classes:
-        for file in _image_files(folder):
+        for file in _image_files(folder, path):
             image = read_image(file)
             if first is None:
                 first = (file, image.shape[1:])

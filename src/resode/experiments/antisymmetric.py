@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from ..errors import check_int, check_positive
-from ..files import write_json
 from ..integrators import get_integrator
+from ..storage import write_json
 
 METHODS = ("euler", "heun", "rk3", "rk4")
 IMAGINARY_LIMITS = {"euler": 0.0, "heun": 0.0, "rk3": math.sqrt(3.0), "rk4": 2.0 * math.sqrt(2.0)}

@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..files import write_json
 from ..gradients import adjoint_sweep, saved_activation_bytes
 from ..model.block import ODEBlock
+from ..storage import write_json
 from ..training.config import TrainConfig
 from ..training.loop import train
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ..files import write_json
+from ..runs import gradients_of_run
+from ..storage import write_json
 from ..training.config import TrainConfig
 from ..training.loop import train
-from ..training.runs import gradients_of_run
 
 NETWORKS = {
     "plain": dict(network="plain", dynamics="standard"),

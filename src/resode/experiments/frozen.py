@@ -25,9 +25,9 @@ import torch
 from ..analysis.lognorm import log_norm
 from ..analysis.lyapunov import finite_time_lyapunov
 from ..errors import ResodeError, check_int, check_positive
-from ..files import write_json
 from ..integrators import get_integrator
 from ..integrators.vector_field import integrate
+from ..storage import write_json
 
 A_COEFFICIENT = 1.5
 

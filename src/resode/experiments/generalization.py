@@ -16,11 +16,11 @@ import matplotlib.pyplot as plt
 import torch
 
 from ..analysis import sensitivity, trajectory_spectra
-from ..files import write_json
 from ..plots import save_figure
+from ..runs import load_run
+from ..storage import write_json
 from ..training.config import TrainConfig
 from ..training.loop import train
-from ..training.runs import load_run
 
 NETWORKS = (("standard", "euler"), ("antisymmetric", "rk4"))
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..errors import ResodeError, check_int, check_positive
-from ..files import write_json
+from ..storage import write_json
 
 T_FINAL = 10.0
 TARGET_STEPS = 200

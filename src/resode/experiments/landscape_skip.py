@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..analysis.landscape import draw_plane, loss_colorbar, plane
-from ..files import write_json
-from ..plots import plt, save_figure
+from ..analysis.landscape import plane
+from ..plots import draw_plane, loss_colorbar, plt, save_figure
+from ..runs import load_run
+from ..storage import write_json
 from ..training.config import TrainConfig
 from ..training.loop import train
-from ..training.runs import load_run
 
 NETWORKS = ("plain", "resnet")
 

@@ -13,9 +13,9 @@ import numpy as np
 import torch
 
 from ..errors import ResodeError, check_positive
-from ..files import write_json
 from ..integrators import get_integrator
 from ..integrators.vector_field import integrate
+from ..storage import write_json
 
 
 def run(

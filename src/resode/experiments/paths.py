@@ -17,11 +17,11 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from ..files import write_json
 from ..plots import save_figure
+from ..runs import load_run
+from ..storage import write_json
 from ..training.config import TrainConfig
 from ..training.loop import train
-from ..training.runs import load_run
 
 
 def linear_separability(train_x, train_y, test_x, test_y) -> float:

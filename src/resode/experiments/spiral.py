@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from ..errors import ResodeError, check_int, check_positive
-from ..files import write_json
 from ..integrators.vector_field import integrate
+from ..storage import write_json
 
 ROTATION = 0.2
 STARTS = ((1.0, 1.0), (-1.0, -1.0))

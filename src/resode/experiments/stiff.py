@@ -25,8 +25,8 @@ import torch
 
 from ..analysis import max_stable_step, trajectory_spectra
 from ..errors import check_int, check_positive
-from ..files import write_json
 from ..model.block import ODEBlock
+from ..storage import write_json
 
 METHODS = ("imex", "euler", "rk4")
 SWEEP = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)

@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import ResodeError
+from ..errors import ResodeError, tracing
+from ..stop import STOP, interrupt
 
 Carry = tuple[torch.Tensor, ...]
 StepParameters = Sequence[Any]
@@ -154,8 +155,11 @@ class Integrator(ABC):
         self, field, carry: Carry, h: float, steps: Sequence[StepParameters]
     ) -> Iterator[Carry]:
         """The step loop: from ``carry``, one step per entry of ``steps``, yielding each new
-        carry (carry_{l+1} after step l)."""
+        carry (carry_{l+1} after step l). A stop requested during training ends it between
+        two steps (:mod:`resode.stop`)."""
         for parameters in steps:
+            if STOP.pending and not tracing():
+                interrupt()
             carry = self.advance(field, carry, h, parameters)
             yield carry
 

@@ -1,10 +1,10 @@
-"""Training a network and the run directory it writes: config, loop, state, runs.
+"""Training a network: config, the loop in phases, optimizers, checkpoints.
 
-from resode.training import TrainConfig, train, evaluate_run, load_run
+from resode.training import TrainConfig, train
+(reading a run back: :mod:`resode.runs`)
 """
 
 from .config import TrainConfig
 from .loop import train
-from .runs import analyze_run, evaluate_run, load_run
 
-__all__ = ["TrainConfig", "analyze_run", "evaluate_run", "load_run", "train"]
+__all__ = ["TrainConfig", "train"]

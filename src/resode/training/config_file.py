@@ -21,10 +21,9 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 from ..errors import ResodeError
-from ..files import atomic_write
+from ..storage import atomic_write
 from .config import TrainConfig
 
-CONFIG_TOML = "config.toml"
 METADATA_TABLES = ("recipe", "measured", "paper")
 """Tables of a configuration file that describe it rather than set a field."""
 

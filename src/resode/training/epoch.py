@@ -14,13 +14,16 @@ import re
 import time
 import warnings
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 import torch
 
 from ..data.loader import EpochBatches
+from ..stop import STOP, StepLoopInterrupted
 from .evaluation import evaluate
+from .gauss_newton import GaussNewton
 from .preemption import TrainingInterrupted
 from .step import diagnose_in_epoch, head_inputs, optimizer_step
 
@@ -101,11 +104,16 @@ def _batches(run: Run, x_train, y_train, epoch: int, save, started: float) -> Po
         return Position(batch, float(context.sum(loss_sum)), float(context.sum(correct)), spent)
 
     for index, (x, y, size) in enumerate(batches, start=start.batch):
-        if run.guard and index % run.guard == 0:
-            diagnose_in_epoch(run.model, x, run.state_bound, epoch)
         # each rank's mean is weighted so the average over ranks is the global mean
         share = len(x) * context.world_size / size
-        loss, output = optimizer_step(run, x, y, share, epoch)
+        try:
+            with _interruptible(run):
+                if run.guard and index % run.guard == 0:
+                    diagnose_in_epoch(run.model, x, run.state_bound, epoch)
+                loss, output = optimizer_step(run, x, y, share, epoch)
+        except StepLoopInterrupted:  # the batch is dropped: stop after the one before
+            save(position(index))
+            raise _interrupted(run, epoch, index) from None
         loss_sum += loss.detach().double() * size / context.world_size
         if run.task.name == "classification":
             correct += (output.detach().argmax(dim=1) == y).sum()
@@ -115,7 +123,18 @@ def _batches(run: Run, x_train, y_train, epoch: int, save, started: float) -> Po
         if stop or (every and run.counters["step"] % every == 0 and index + 1 < len(batches)):
             save(position(index + 1))
         if stop:
-            raise TrainingInterrupted(
-                signal_name or "a signal", run.out, epoch, index + 1, run.counters["step"]
-            )
+            raise _interrupted(run, epoch, index + 1, signal_name)
     return position(len(batches))
+
+
+def _interruptible(run: Run):
+    """A requested stop may end a batch between two steps of its forward or backward pass,
+    before anything changed. Not when several processes exchange gradients (they finish the
+    batch together), nor for Gauss–Newton and VarPro, whose steps change weights midway."""
+    whole = run.context.distributed or run.varpro is not None
+    return nullcontext() if whole or isinstance(run.optimizer, GaussNewton) else STOP.armed()
+
+
+def _interrupted(run: Run, epoch: int, batch: int, name: str | None = None):
+    name = name or (run.preemption.requested if run.preemption is not None else None)
+    return TrainingInterrupted(name or "a signal", run.out, epoch, batch, run.counters["step"])

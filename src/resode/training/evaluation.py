@@ -6,22 +6,19 @@ import torch
 
 from ..data import Dataset
 from ..errors import ResodeError
+from ..model.inference import evaluation, in_chunks
 from ..tasks import get_task
 
 
-@torch.no_grad()
 def evaluate(model, dataset: Dataset, split: str, batch_size: int | None = None) -> dict:
     """Task metrics of ``model`` on one split, e.g. {"loss": …, "accuracy": …}."""
     task = get_task(dataset.task)
     x, y = dataset.split(split)
     if batch_size is None:  # about 2**22 input numbers per batch
         batch_size = max(1, min(4096, 2**22 // max(1, x[0].numel() * 64)))
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device  # a split may be kept in host memory
-    batches = (x[i : i + batch_size].to(device) for i in range(0, len(x), batch_size))
-    outputs = torch.cat([model(batch) for batch in batches])
-    model.train(was_training)
+    with evaluation(model):
+        outputs = in_chunks(model, x, batch_size, device)
     y = y.to(device)
     return task.metrics(outputs.float(), y.float() if dataset.task == "regression" else y)
 

@@ -1,20 +1,7 @@
 """The training loop: minibatches, optimizer, schedule, regularizers, checkpoints, metrics.
 
-A run directory holds
-
-    config.json            the TrainConfig plus the model's in/out features
-    checkpoint.safetensors everything needed to resume, bit for bit (every epoch, and every
-                           ``checkpoint_every`` steps mid-epoch)
-    run.lock               held while a process trains here (see :mod:`.lock`)
-    model.safetensors      the latest weights (every epoch) for ``resode evaluate``
-    history.csv            one row of metrics per epoch (multilevel: with level and steps)
-    metrics.json           final metrics per split, the per-epoch history and, for a
-                           multilevel run, one summary per level under ``levels``
-    boundary.png           decision regions (2-D inputs, classification)
-    regression.png         prediction against truth (regression)
-    segmentation.png       image / truth / prediction for a few test samples (segmentation)
-    tensorboard/           the history's scalars per epoch (only with ``tensorboard=True``)
-
+A run writes the run directory described in :mod:`resode.runs.layout` (a new run is built
+beside a run it replaces and swapped in at its first checkpoint: :mod:`resode.runs.directory`).
 Everything is written atomically; a crash at any moment leaves the last checkpoint
 resumable. SIGTERM or SIGUSR1 (a scheduler's preemption) ends the run after the batch in
 progress with a checkpoint (see :mod:`.preemption`). Under torchrun the loop runs
@@ -38,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import io
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,7 +35,10 @@ from tqdm.auto import tqdm
 from ..data import Dataset, load_dataset
 from ..data.loader import default_workers
 from ..errors import ResodeError, RunDirectoryError
-from ..files import atomic_write, write_json
+from ..runs.directory import NewRun, ResumedRun, run_folder
+from ..runs.layout import CHECKPOINT, HISTORY, METRICS
+from ..runs.lock import RunDirectoryLocked
+from ..storage import atomic_write, write_json
 from ..tasks import get_task
 from . import distributed
 from .config import DTYPES, TrainConfig
@@ -61,14 +52,12 @@ from .factory import (
     model_info,
     resolve_device,
 )
-from .lock import RunDirectoryLocked, RunLock
 from .multilevel import prolongate
 from .preemption import Preemption
+from .resources import check_fits
 from .state import (
-    CHECKPOINT,
     read_checkpoint,
     read_config,
-    remove_partial_writes,
     restore_checkpoint,
     same_run,
     save_checkpoint,
@@ -90,6 +79,8 @@ class Run:
     ``summaries`` one per finished level of a multilevel run. ``workers`` is the training
     loader's processes (0: batches in process); ``position`` where a resumed epoch goes on,
     ``epoch_rng`` the shuffling generator's state at the start of the epoch in progress.
+    ``out`` is the folder written now: ``place.out`` itself, or for a run replacing another
+    the staging folder beside it until the first checkpoint swaps it in.
     """
 
     config: TrainConfig
@@ -116,7 +107,12 @@ class Run:
     position: Position | None = None
     epoch_rng: torch.Tensor | None = None
     preemption: Preemption | None = None
-    lock: RunLock | None = None
+    place: NewRun | ResumedRun | None = None
+
+    @property
+    def destination(self) -> Path:
+        """The run directory as the user named it (``out`` may still be a staging folder)."""
+        return self.place.out if self.place is not None else self.out
 
     @property
     def multilevel(self) -> bool:
@@ -129,7 +125,7 @@ def _write_history(out: Path, history: list[dict]) -> None:
     writer = csv.DictWriter(buffer, fieldnames=columns)
     writer.writeheader()
     writer.writerows(history)
-    atomic_write(out / "history.csv", lambda f: f.write(buffer.getvalue()))
+    atomic_write(out / HISTORY, lambda f: f.write(buffer.getvalue()))
 
 
 def _tensorboard_writer(out: Path):
@@ -151,27 +147,35 @@ def train(
     state_bound: float = 1e6,
     tensorboard: bool = False,
     distributed_required: bool = False,
+    force: bool = False,
 ) -> dict:
     """Train the network ``config`` describes; write the run directory ``out``; return metrics.
+
+    A new run needs ``out`` to be new or empty, or ``force``: a run already there is then
+    replaced at the new run's first checkpoint, never mixed with it (see
+    :mod:`resode.runs.directory`); ``resume`` continues the run in ``out``.
 
     ``guard`` > 0 checks forward stability (non-finite or |Y| > ``state_bound``) every
     ``guard`` batches and raises :class:`~resode.analysis.diagnosis.StabilityError` naming the
     unit and step; a non-finite loss is always diagnosed the same way. SIGTERM or SIGUSR1
     stops the run after the current batch with a checkpoint and raises
     :class:`~resode.training.preemption.TrainingInterrupted`; a run directory in use by
-    another process raises :class:`~resode.training.lock.RunDirectoryLocked`.
+    another process raises :class:`~resode.runs.lock.RunDirectoryLocked`. A second signal
+    (or SIGINT) stops at once, the last checkpoint intact.
     """
     config.validate()
     out = Path(out)
     context = distributed.setup(resolve_device(config.device), distributed_required)
-    lock = RunLock(out)
+    place = None
     try:
+        place = run_folder(out, resume, force) if context.is_main else None
         with Preemption() as preemption:
             options = {"progress": progress, "guard": guard, "state_bound": state_bound}
-            options.update(lock=lock, preemption=preemption)
+            options.update(place=place, preemption=preemption)
             return _train(config, out, resume, context, tensorboard, **options)
     finally:
-        lock.release()
+        if place is not None:
+            place.release()
         distributed.teardown(context)
 
 
@@ -181,7 +185,7 @@ def _train(config, out, resume, context, tensorboard, **options) -> dict:
     run, checkpoint = _set_up(config, out, resume, context, **options)
     _resume_or_start(run, checkpoint, resume)
     if tensorboard and context.is_main:
-        run.writer = _tensorboard_writer(out)
+        run.writer = _tensorboard_writer(run.out)
     for level in range(run.counters["level"], len(run.levels)):
         _train_level(run, level)
     if run.writer is not None:
@@ -196,8 +200,8 @@ def _set_up(config, out, resume, context, **options) -> tuple[Run, tuple | None]
     Returns the run and the checkpoint to resume from (None for a fresh start); the
     checkpoint is read before the model is built, since it names the level whose shape the
     model must have. ``options`` are the run's ``progress``, ``guard``, ``state_bound``,
-    ``lock`` (acquired here by rank 0, before anything is read or written in ``out``) and
-    ``preemption``.
+    ``place`` (rank 0's run folder, locked here before anything is read or written in it,
+    once the network is known to fit in memory) and ``preemption``.
     """
     device, dtype = context.device, DTYPES[config.dtype]
     torch.manual_seed(config.seed)
@@ -211,7 +215,10 @@ def _set_up(config, out, resume, context, **options) -> tuple[Run, tuple | None]
     task = get_task(dataset.task)
     info = model_info(dataset)
     levels = config.levels()
-    _lock(options["lock"], context, out)
+    check_fits(config, info, device)
+    _lock(options["place"], context, out)
+    if options["place"] is not None:
+        out = options["place"].folder
     checkpoint = _read_resume_checkpoint(config, out, context) if resume else None
     level = checkpoint[1].get("level", 0) if checkpoint is not None else 0
     model = build_model(config, info, level).to(device, dtype)
@@ -238,12 +245,12 @@ def _set_up(config, out, resume, context, **options) -> tuple[Run, tuple | None]
     return run, checkpoint
 
 
-def _lock(lock: RunLock, context, out: Path) -> None:
+def _lock(place: NewRun | ResumedRun | None, context, out: Path) -> None:
     """Rank 0 takes the run directory's lock; every process raises if it is held elsewhere."""
     refused = None
     if context.is_main:
         try:
-            lock.acquire()
+            place.acquire()
         except RunDirectoryLocked as error:
             refused = error
     if context.any(refused is not None):
@@ -251,14 +258,12 @@ def _lock(lock: RunLock, context, out: Path) -> None:
 
 
 def _read_resume_checkpoint(config, out: Path, context) -> tuple[dict, dict] | None:
-    """Check that ``out`` holds this config, drop partial writes, read the checkpoint if any.
+    """Check that ``out`` holds this config, read the checkpoint if any.
 
     None when the run was stopped before its first checkpoint.
     """
     if not same_run(read_config(out), config):
         raise ResodeError(f"config differs from the one stored in {out}; cannot resume")
-    if context.is_main:
-        remove_partial_writes(out)
     if (out / CHECKPOINT).exists():
         return read_checkpoint(out, config)
     return None
@@ -406,6 +411,13 @@ def _save(run: Run, record: dict | None, position: Position | None = None) -> No
     ``position`` and the shuffling generator's state at the start of the epoch."""
     if not run.context.is_main:
         return
+    with run.preemption.writing() if run.preemption is not None else nullcontext():
+        _write_state(run, record, position)
+        if run.place is not None and run.place.staged:  # a replacement's first checkpoint
+            run.out = run.place.commit()
+
+
+def _write_state(run: Run, record: dict | None, position: Position | None) -> None:
     save_checkpoint(  # looked up at call time: tests wrap it to interrupt a run
         run.out,
         run.config,
@@ -443,7 +455,7 @@ def _finish(run: Run) -> dict:
     if run.multilevel:
         metrics["levels"] = run.summaries
     if run.context.is_main:
-        write_json(run.out / "metrics.json", metrics)
+        write_json(run.out / METRICS, metrics)
         from ..plots import plot_run
 
         plot_run(run.model, run.dataset, run.out)

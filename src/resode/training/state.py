@@ -17,7 +17,8 @@ from pathlib import Path
 import torch
 
 from ..errors import ResodeError, RunDirectoryError
-from ..files import (
+from ..runs.layout import CHECKPOINT, CONFIG, CONFIG_TOML, MODEL
+from ..storage import (
     optimizer_from_flat,
     optimizer_to_flat,
     read_json,
@@ -26,11 +27,7 @@ from ..files import (
     write_tensors,
 )
 from .config import RUNTIME_FIELDS, TrainConfig
-from .config_file import CONFIG_TOML, write_config_toml
-
-CHECKPOINT = "checkpoint.safetensors"
-MODEL = "model.safetensors"
-CONFIG = "config.json"
+from .config_file import write_config_toml
 
 
 def write_config(out: Path, config: TrainConfig, model_info: dict) -> None:
@@ -51,12 +48,6 @@ def read_config(out: str | Path) -> TrainConfig:
         return TrainConfig.from_dict(document)
     except (ResodeError, TypeError) as error:
         raise RunDirectoryError(f"invalid {path}: {error}") from None
-
-
-def remove_partial_writes(out: Path) -> None:
-    """Delete temporary files left by a write that was killed before its rename."""
-    for leftover in out.glob(".*.tmp"):
-        leftover.unlink(missing_ok=True)
 
 
 def save_checkpoint(

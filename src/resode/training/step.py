@@ -17,6 +17,7 @@ import torch
 
 from ..analysis.diagnosis import StabilityError, diagnose
 from ..errors import TrainingDivergedError
+from ..model.inference import in_chunks
 from .gauss_newton import GaussNewton
 from .regularizers import regularization
 
@@ -42,9 +43,7 @@ def diagnose_in_epoch(model, x: torch.Tensor, bound: float, epoch: int) -> None:
 def head_inputs(model, x: torch.Tensor, size: int = 4096) -> torch.Tensor:
     from .varpro import head_input
 
-    device = next(model.parameters()).device
-    chunks = (x[i : i + size].to(device) for i in range(0, len(x), size))
-    return torch.cat([head_input(model, chunk) for chunk in chunks])
+    return in_chunks(lambda part: head_input(model, part), x, size, next(model.parameters()).device)
 
 
 def optimizer_step(run: Run, x, y, share: float, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -64,7 +63,7 @@ def optimizer_step(run: Run, x, y, share: float, epoch: int) -> tuple[torch.Tens
     if run.context.any(not math.isfinite(value)):
         if len(x):
             diagnose_in_epoch(run.model, x, run.state_bound, epoch)
-        raise diverged(value, epoch, run.out)
+        raise diverged(value, epoch, run.destination)
     run.optimizer.zero_grad(set_to_none=True)
     objective.backward()
     _step_with_warmup(run.optimizer, run.counters["step"], run.config.warmup_steps)
@@ -102,6 +101,6 @@ def _gauss_newton_step(run: Run, x, y, epoch: int) -> tuple[torch.Tensor, torch.
     value = float(loss)
     if not math.isfinite(value):
         diagnose_in_epoch(run.model, x, run.state_bound, epoch)
-        raise diverged(value, epoch, run.out)
+        raise diverged(value, epoch, run.destination)
     run.counters["step"] += 1
     return loss, output

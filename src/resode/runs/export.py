@@ -14,10 +14,12 @@ from pathlib import Path
 import torch
 
 from ..errors import ResodeError, check_choice, check_int
-from .runs import load_run
+from ..storage import atomic_path
+from .layout import EXPORTS
+from .load import load_run
 
-FORMATS = {"onnx": ".onnx", "torchscript": ".pt", "pt2": ".pt2"}
-"""Export format and the default file suffix."""
+FORMATS = {name: Path(file).suffix for name, file in EXPORTS.items()}
+"""Export format and its file suffix."""
 
 
 def _batch_dynamic() -> dict:
@@ -36,7 +38,8 @@ def _torchscript(model, example: torch.Tensor, path: Path) -> None:
     traced.save(str(path))
 
 
-def _onnx(model, example: torch.Tensor, path: Path) -> None:
+def _check_onnx(dtype: torch.dtype) -> None:
+    """ONNX export needs the ``export`` extra and a float32/float64 run (one line otherwise)."""
     try:
         import onnx  # noqa: F401
         import onnxscript  # noqa: F401
@@ -44,8 +47,11 @@ def _onnx(model, example: torch.Tensor, path: Path) -> None:
         raise ResodeError(
             "ONNX export needs the optional extra: pip install 'resode[export]'"
         ) from None
-    if example.dtype == torch.bfloat16:
+    if dtype == torch.bfloat16:
         raise ResodeError("ONNX export of a bfloat16 run is not supported; train in float32")
+
+
+def _onnx(model, example: torch.Tensor, path: Path) -> None:
     torch.onnx.export(
         model,
         (example,),
@@ -64,17 +70,20 @@ def export_run(
     """Write the network of ``run`` (at ``steps`` steps per unit, default: as trained) as
     ``format`` (onnx, torchscript, pt2) to ``out`` (default: RUN/model.SUFFIX); returns it."""
     check_choice("export format", format, FORMATS)
+    path = Path(out) if out is not None else Path(run) / EXPORTS[format]
+    if path.is_dir():
+        raise ResodeError(f"--out {path} is a folder; name the file to write")
     model, dataset = load_run(run)
     if steps is not None:
         model.steps = check_int("steps", steps)
-    path = Path(out) if out is not None else Path(run) / f"model{FORMATS[format]}"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if format == "onnx":
+        _check_onnx(dataset.x_test.dtype)
     example = dataset.x_test[:2]
-    with torch.no_grad():
+    with torch.no_grad(), atomic_path(path) as written:
         if format == "onnx":
-            _onnx(model, example, path)
+            _onnx(model, example, written)
         elif format == "torchscript":
-            _torchscript(model, example, path)
+            _torchscript(model, example, written)
         else:
-            torch.export.save(export_program(model, example), str(path))
+            torch.export.save(export_program(model, example), str(written))
     return path

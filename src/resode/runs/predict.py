@@ -38,10 +38,7 @@ def read_inputs(source: str, expected: tuple[int, ...], dataset) -> torch.Tensor
     if not path.is_file():
         raise ResodeError(f"input {source!r} is neither 'test' nor an existing file or folder")
     if path.suffix == ".npz":
-        with np.load(path) as arrays:
-            if "x" not in arrays:
-                raise ResodeError(f"{path} holds no array 'x' (it has {', '.join(arrays)})")
-            x = arrays["x"]
+        x = _read_npz(path)
     elif path.suffix == ".csv":
         x = _read_csv(path, (dataset.preprocessing or {}).get("features") or ())
     else:
@@ -53,6 +50,24 @@ def read_inputs(source: str, expected: tuple[int, ...], dataset) -> torch.Tensor
         shape = ", ".join(["batch", *map(str, expected)])
         raise ResodeError(f"the run expects inputs of shape ({shape}), got {tuple(x.shape)}")
     return _as_model_input(x, dataset)
+
+
+def _read_npz(path: Path) -> np.ndarray:
+    """Array ``x`` of an NPZ file: numbers (no pickled objects), at least one row."""
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            if "x" not in arrays:
+                raise ResodeError(f"{path} holds no array 'x' (it has {', '.join(arrays)})")
+            x = arrays["x"]
+    except ValueError as error:  # object arrays need pickle, which resode never loads
+        raise ResodeError(f"cannot read {path}: {error}; store x as numbers") from None
+    except (OSError, EOFError) as error:
+        raise ResodeError(f"cannot read {path} as an NPZ file: {error}") from None
+    if x.dtype.kind not in "biuf":
+        raise ResodeError(f"array x of {path} holds {x.dtype} values; it must hold numbers")
+    if x.ndim == 0 or len(x) == 0:
+        raise ResodeError(f"array x of {path} holds no rows")
+    return x
 
 
 def _as_model_input(x: np.ndarray, dataset) -> torch.Tensor:
@@ -74,8 +89,8 @@ def image_files(source: str) -> tuple[Path, list[Path]] | None:
     if not path.is_dir():
         raise ResodeError(f"input folder {path} does not exist")
     files = sorted(
-        p for p in path.rglob("*")
-        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+        check_inside(path, p) for p in path.rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
         and not any(part.startswith(".") for part in p.relative_to(path).parts)
     )  # fmt: skip
     if not files:
@@ -110,18 +125,32 @@ def read_images(
 
 
 def _read_csv(path: Path, features: tuple[str, ...]) -> np.ndarray:
-    """Rows of numbers; a header row naming every one of ``features`` picks those columns."""
-    lines = path.read_text().splitlines()
+    """Rows of numbers. With a header row and a run that knows its feature columns' names,
+    those columns are picked by name, and a missing one is an error (never read by position)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        raise ResodeError(f"cannot read {path} as text: {error}") from None
+    if not lines:
+        raise ResodeError(f"{path} is empty")
+    columns = None
     try:
         float(lines[0].split(",")[0])
-    except (ValueError, IndexError):
+    except ValueError:
         header = [name.strip() for name in next(csv.reader(lines[:1]), [])]
         lines = lines[1:]
-        if features and set(features) <= set(header):
+        if features:
+            missing = [name for name in features if name not in header]
+            if missing:
+                raise ResodeError(
+                    f"{path} lacks the feature column(s) {', '.join(missing)} the run was "
+                    f"trained on (its columns: {', '.join(header)})"
+                )
             columns = [header.index(name) for name in features]
-            return np.loadtxt(lines, delimiter=",", ndmin=2, usecols=columns)
+    if not lines:
+        raise ResodeError(f"{path} holds no rows")
     try:
-        return np.loadtxt(lines, delimiter=",", ndmin=2)
+        return np.loadtxt(lines, delimiter=",", ndmin=2, usecols=columns)
     except ValueError as error:
         raise ResodeError(f"cannot read {path} as numbers: {error}") from None
 
@@ -139,9 +168,10 @@ def predict_run(
     """Predictions of ``run`` (at ``steps`` steps, default as trained) for ``source``; written
     to ``out`` (.csv or .npz; default RUN/predictions.csv, .npz for segmentation). With
     ``compile`` the network runs through ``torch.compile``; ``data_dir``: where a standard
-    set's files lie now (see :func:`~resode.training.runs.load_run`)."""
+    set's files lie now (see :func:`~resode.runs.load.load_run`)."""
     images = image_files(source) if source != "test" else None
     model, dataset = load_run(run, data_dir=data_dir)
+    path = _output_path(run, out, dataset.task)
     if steps is not None:
         model.steps = steps
     network = compile_network(model) if compile else model
@@ -149,20 +179,31 @@ def predict_run(
         x, names = read_images(*images, dataset.input_shape, dataset)
     else:
         x, names = read_inputs(source, dataset.input_shape, dataset), None
-    y = torch.cat([network(x[i : i + chunk]) for i in range(0, len(x), chunk)])
+    y = in_chunks(network, x, chunk)
     columns = _columns(dataset, y)
     if names is not None:
         columns = {"file": np.array(names), **columns}
-    default = "predictions.npz" if dataset.task == "segmentation" else "predictions.csv"
-    path = Path(out) if out is not None else Path(run) / default
     if path.suffix == ".npz":
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **columns)
         atomic_write(path, lambda f: f.write(buffer.getvalue()), binary=True)
-    elif dataset.task == "segmentation":
-        raise ResodeError("segmentation predictions are label images: write them to a .npz file")
     else:
         _write_csv(path, columns)
+    return path
+
+
+def _output_path(run, out, task: str) -> Path:
+    """Where predictions go: ``out`` (.csv or .npz; .npz for segmentation), default
+    RUN/predictions.csv (.npz)."""
+    if out is None:
+        return Path(run) / PREDICTIONS["npz" if task == "segmentation" else "csv"]
+    path = Path(out)
+    if path.suffix not in (".csv", ".npz"):
+        raise ResodeError(f"--out {path}: predictions are written to a .csv or a .npz file")
+    if path.suffix == ".csv" and task == "segmentation":
+        raise ResodeError("segmentation predictions are label images: write them to a .npz file")
+    if path.is_dir():
+        raise ResodeError(f"--out {path} is a folder; name a .csv or .npz file")
     return path
 
 

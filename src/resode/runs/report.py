@@ -46,12 +46,10 @@ def _missing(command: str) -> str:
 
 def _curves(run: Path) -> str:
     """Loss and metric columns of history.csv against epoch, as one embedded PNG."""
-    path = run / "history.csv"
-    if not path.exists():
+    rows = read_history(run)
+    if not rows:
         return '<p class="missing">no history.csv</p>'
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    from .plots import learning_curves_png
+    from ..plots import learning_curves_png
 
     return _png(learning_curves_png(rows))
 
@@ -93,28 +91,30 @@ def _gradients(document: dict) -> str:
 
 
 def _results(run: Path, name: str, render, command: str) -> str:
-    path = run / f"{name}.json"
+    path = run / name
     if not path.exists():
         return _missing(command.replace("RUN", str(run)))
-    return render(json.loads(path.read_text()))
+    try:
+        return render(read_document(path))
+    except (KeyError, TypeError, IndexError, AttributeError):
+        raise RunDirectoryError(f"{path} lacks entries resode writes: it is damaged") from None
 
 
 def report_sections(run: Path) -> dict[str, str]:
     """The HTML of each section of :data:`SECTIONS`."""
-    config = json.loads((run / "config.json").read_text())
+    read_config(run)  # refuses an invalid config.json
+    config = read_document(run / CONFIG)
     config.pop("model", None)
-    metrics = (
-        json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").exists() else {}
-    )
+    metrics = read_document(run / METRICS) if (run / METRICS).exists() else {}
     final = [[k, v] for k, v in metrics.items() if isinstance(v, (int, float))]
     return {
         "configuration": _table([[k, v] for k, v in config.items() if v is not None]),
         "metrics": _table(final) if final else _missing(f"resode train --resume {run}"),
         "curves": _curves(run),
         "figures": _figures(run),
-        "stability": _results(run, "stability", _stability, "resode stability RUN"),
-        "depth": _results(run, "depth", _depth, "resode evaluate RUN --steps 4,8,16,32"),
-        "gradients": _results(run, "gradients", _gradients, "resode gradients RUN"),
+        "stability": _results(run, STABILITY, _stability, "resode stability RUN"),
+        "depth": _results(run, DEPTH, _depth, "resode evaluate RUN --steps 4,8,16,32"),
+        "gradients": _results(run, GRADIENTS, _gradients, "resode gradients RUN"),
     }
 
 
@@ -131,9 +131,7 @@ TITLES = {
 
 def write_report(run: str | Path, out: str | Path | None = None) -> Path:
     """Write ``report.html`` for the run directory ``run`` (into ``out``, default: the run)."""
-    run = Path(run)
-    if not (run / "config.json").exists():
-        raise RunDirectoryError(f"{run} holds no run (no config.json)")
+    run = require_run(run)
     sections = report_sections(run)
     body = "".join(
         f'<section id="{key}"><h2>{TITLES[key]}</h2>{sections[key]}</section>' for key in SECTIONS
@@ -144,7 +142,7 @@ def write_report(run: str | Path, out: str | Path | None = None) -> Path:
         f"<body><h1>resode run {html.escape(str(run))}</h1>"
         f"{body}</body></html>"
     )
-    path = (Path(out) if out is not None else run) / "report.html"
+    path = (Path(out) if out is not None else run) / REPORT
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda f: f.write(page))
     return path

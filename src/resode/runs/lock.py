@@ -3,7 +3,9 @@
 The lock is an exclusive ``flock`` on ``DIR/run.lock``, which names its holder (process id,
 host, start time). A second ``resode train`` on the same directory is refused with one line
 naming that process. The kernel drops a flock when its process dies, so the lock of a process
-that was killed is stale by construction: the next run takes it over (and says so).
+that was killed is stale by construction: the next run takes it over (and says so). A lock
+file whose contents are damaged is stale as well; a folder in its place (an empty one is
+removed) is refused with one line.
 """
 
 from __future__ import annotations
@@ -16,8 +18,7 @@ import time
 from pathlib import Path
 
 from ..errors import ResodeError
-
-LOCK = "run.lock"
+from .layout import LOCK
 
 try:
     import fcntl
@@ -29,10 +30,10 @@ class RunDirectoryLocked(ResodeError):
     """Another process is training in this run directory."""
 
 
-def _holder(text: str) -> str:
-    """``process 123 on host h (since …)`` from a lock file's contents."""
+def _holder(text: bytes) -> str:
+    """``process 123 on host h (since …)`` from a lock file's contents (any bytes)."""
     try:
-        owner = json.loads(text)
+        owner = json.loads(text.decode("utf-8", errors="replace"))
         return f"process {owner['pid']} on {owner['host']} (since {owner['started']})"
     except (ValueError, KeyError, TypeError):
         return "another process"
@@ -49,12 +50,14 @@ class RunLock:
         self.path = Path(out) / LOCK
         self.handle = None
 
-    def acquire(self) -> RunLock:
+    def acquire(self, quiet: bool = False) -> RunLock:
+        """Take the lock (creating the folder); ``quiet``: say nothing of a stale one."""
         if fcntl is None:
             return self
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._clear_folder_in_the_way()
         while True:
-            handle = open(self.path, "a+")  # noqa: SIM115 - held until release
+            handle = open(self.path, "a+b")  # noqa: SIM115 - held until release
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
@@ -73,7 +76,7 @@ class RunLock:
             handle.close()
         handle.seek(0)
         stale = handle.read().strip()
-        if stale:
+        if stale and not quiet:
             print(f"resode: took over the stale lock of {_holder(stale)}", file=sys.stderr)
         handle.seek(0)
         handle.truncate()
@@ -82,10 +85,20 @@ class RunLock:
             "host": socket.gethostname(),
             "started": time.strftime("%Y-%m-%d %H:%M:%S"),
         }
-        handle.write(json.dumps(owner) + "\n")
+        handle.write((json.dumps(owner) + "\n").encode())
         handle.flush()
         self.handle = handle
         return self
+
+    def _clear_folder_in_the_way(self) -> None:
+        if self.path.is_dir() and not self.path.is_symlink():
+            try:
+                self.path.rmdir()
+            except OSError:
+                raise ResodeError(
+                    f"{self.path} is a folder, where resode keeps the run's lock file: "
+                    "move it away"
+                ) from None
 
     def release(self) -> None:
         if self.handle is None:
