@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 import torch
 
 from ..integrators import Integrator
-from ..model.timegrid import StagePlan
+from ..integrators.stages import StagePlan
 
 
 class GradientMode(ABC):
