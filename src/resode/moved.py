@@ -32,7 +32,6 @@ MOVED = {
     "resode.activations": "resode.model.activations",
     "resode.diffusion": "resode.model.diffusion",
     "resode.fused": "resode.model.fused",
-    "resode.memory": "resode.gradients",
     "resode.integrate": "resode.integrators.vector_field",
 }
 

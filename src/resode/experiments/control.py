@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from ..files import write_json
-from ..gradients import adjoint_sweep, saved_activation_bytes
+from ..memory import adjoint_sweep, saved_activation_bytes
 from ..model.block import ODEBlock
 from ..training.config import TrainConfig
 from ..training.loop import train

@@ -5,7 +5,7 @@
 (for a Runge–Kutta method; the two-step leapfrog and Störmer–Verlet step likewise, see
 :mod:`resode.integrators`). The weights θ(t) live on their own grid of M intervals (default
 M = N, one weight set per step: the classic ResNet), so ``block.steps`` can change after
-training. ``memory`` chooses what backpropagation keeps (:mod:`resode.gradients`).
+training. ``memory`` chooses what backpropagation keeps (:mod:`resode.memory`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from ..errors import ResodeError, check_int, check_tensor
-from ..gradients import check_memory, solve
 from ..integrators import get_integrator
+from ..memory import check_memory, solve
 from .dynamics import DYNAMICS, Dynamics
 from .spec import BlockSpec
 

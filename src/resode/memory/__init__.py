@@ -4,11 +4,11 @@ Every mode runs the integrator's one step loop (:meth:`~resode.integrators.Integ
 forward; they differ in what they keep for the backward pass:
 
 - ``store`` (:class:`Store`): autograd records every step (activation memory O(N)).
-- ``checkpoint`` (:class:`~resode.gradients.recompute.Recompute`): keeps the carries at the
+- ``checkpoint`` (:class:`~resode.memory.checkpointing.Checkpointing`): keeps the carries at the
   start of segments of ⌈√N⌉ steps, recomputes each segment in the backward pass (O(√N)).
-- ``reversible`` (:class:`~resode.gradients.reversible.Reversible`): keeps only the final
+- ``reversible`` (:class:`~resode.memory.reversible.Reversible`): keeps only the final
   carry and rebuilds every earlier one with the integrator's exact inverse step (O(1) in N).
-- ``adjoint`` (:class:`~resode.gradients.adjoint.Adjoint`): keeps only Y_N and integrates the
+- ``adjoint`` (:class:`~resode.memory.adjoint.Adjoint`): keeps only Y_N and integrates the
   continuous adjoint equations backward (O(1) in N) — an *approximation* of the gradient.
 
 The first three give the exact gradient of the discrete network (up to rounding), unlike the
@@ -22,12 +22,12 @@ import torch
 from ..errors import ResodeError, check_choice
 from ..integrators import INTEGRATORS, Integrator
 from .adjoint import Adjoint, adjoint_sweep
-from .base import GradientMode, Store, saved_activation_bytes
-from .recompute import Recompute
+from .base import MemoryMode, Store, saved_activation_bytes
+from .checkpointing import Checkpointing
 from .reversible import Reversible
 
-MEMORY_MODES: dict[str, GradientMode] = {
-    mode.name: mode for mode in (Store(), Recompute(), Reversible(), Adjoint())
+MEMORY_MODES: dict[str, MemoryMode] = {
+    mode.name: mode for mode in (Store(), Checkpointing(), Reversible(), Adjoint())
 }
 
 
@@ -53,7 +53,7 @@ def solve(memory: str, integrator: Integrator, field, y0: torch.Tensor, h: float
 
 __all__ = [
     "MEMORY_MODES",
-    "GradientMode",
+    "MemoryMode",
     "adjoint_sweep",
     "check_memory",
     "saved_activation_bytes",

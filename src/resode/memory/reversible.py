@@ -12,10 +12,10 @@ from __future__ import annotations
 import torch
 
 from ..integrators.base import ReversibleIntegrator
-from .base import GradientMode
+from .base import MemoryMode
 
 
-class Reversible(GradientMode):
+class Reversible(MemoryMode):
     name = "reversible"
     requirement = "a reversible integrator"
 

@@ -26,10 +26,10 @@ import torch
 
 from ..integrators import ExplicitRungeKutta
 from ..integrators.stages import StagePlan
-from .base import GradientMode
+from .base import MemoryMode
 
 
-class Adjoint(GradientMode):
+class Adjoint(MemoryMode):
     name = "adjoint"
     requirement = "an explicit Runge–Kutta integrator"
 
