@@ -118,6 +118,18 @@ def test_a_block_rebuilt_from_its_spec_is_the_same_network():
     torch.testing.assert_close(twin(y), block(y))
 
 
+def test_a_block_resolves_its_memory_mode_when_set_not_in_each_forward(monkeypatch):
+    block = ODEBlock(3, dynamics="hamiltonian", integrator="verlet", steps=4, memory="reversible")
+    with pytest.raises(ResodeError, match="memory='adjoint' needs an explicit Runge–Kutta"):
+        block.memory = "adjoint"
+    assert block.memory == "reversible" and block.spec.memory == "reversible"
+    monkeypatch.setattr("resode.memory.MEMORY_MODES", {})  # no lookup by name from here on
+    y0 = torch.randn(2, 3, requires_grad=True)
+    block(y0).square().sum().backward()
+    with torch.no_grad():
+        torch.testing.assert_close(block(y0), block(y0.detach()))
+
+
 def test_keyword_constructors_and_a_spec_agree():
     spec = BlockSpec(dynamics="standard", integrator="heun", T=3.0, steps=5, activation="relu")
     torch.manual_seed(1)
