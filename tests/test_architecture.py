@@ -1,5 +1,5 @@
 """The architecture's promises: one step loop, one block specification, typed capabilities,
-one tensor check, old import paths and old run directories still working."""
+one tensor check, old run directories still working."""
 
 import dataclasses
 import json
@@ -174,20 +174,6 @@ def test_every_integrator_answers_its_stability(name):
         assert method.no_stability_function and method.no_stability_function in str(error)
     else:
         assert abs(value) == pytest.approx(float(method.amplification(0.5j)))
-
-
-def test_old_import_paths_are_the_new_modules():
-    import resode.stability
-    from resode.config import TrainConfig as OldConfig
-    from resode.runs import evaluate_run as old_evaluate_run
-    from resode.train import train as old_train
-
-    import resode.analysis
-    import resode.training.loop
-
-    assert resode.stability is resode.analysis
-    assert (OldConfig, old_train, old_evaluate_run) == (TrainConfig, train, evaluate_run)
-    assert resode.training.loop.__spec__.name == "resode.training.loop"
 
 
 @pytest.mark.parametrize("name", ["peaks_hamiltonian_v0", "digits_conv_v0"])

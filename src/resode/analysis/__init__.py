@@ -1,4 +1,4 @@
-"""Stability analysis of trained blocks (also importable as ``resode.stability``).
+"""Stability analysis of trained blocks.
 
 - :mod:`~resode.analysis.spectra`: J = ∂f/∂Y and the step map along data trajectories;
 - :mod:`~resode.analysis.regions`: those spectra against the integrators' stability regions,
