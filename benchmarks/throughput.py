@@ -3,7 +3,7 @@
 Width 256, batch 4096, N = 64, forward Euler, standard dynamics, tanh. Only matmul FLOPs
 count: 2·B·n² per evaluation of f forward and 4·B·n² backward (∂Y and ∂K), one evaluation
 per Euler step. sgemm is ``torch.mm`` of (B × n)·(n × n) in the same run (median of
-repeats). Reported: resode, resode with the fusion of :mod:`resode.fused` switched off (the
+repeats). Reported: resode, resode with the fusion of :mod:`resode.model.fused` switched off (the
 eager ops) and the plain hand-written loop, each as GFLOP/s and as a fraction of sgemm
 (target for resode: ≥ 70 %); also, for reference, the oneDNN GEMM that the fused layer
 uses for two of its three GEMMs (at the same size, where available).

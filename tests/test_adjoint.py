@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from resode import ODEBlock, ResodeError
-from resode.gradients import adjoint_sweep, saved_activation_bytes
 from resode.integrators import INTEGRATORS
+from resode.memory import adjoint_sweep, saved_activation_bytes
 
 RUNGE_KUTTA = ("euler", "heun", "rk3", "rk4")
 ORDERS = {"euler": 1, "heun": 2, "rk3": 3, "rk4": 4}

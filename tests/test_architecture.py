@@ -1,6 +1,7 @@
 """The architecture's promises: one step loop, one block specification, typed capabilities,
-one tensor check, old import paths and old run directories still working."""
+one tensor check, old run directories still working, no import running upward."""
 
+import ast
 import dataclasses
 import json
 import math
@@ -17,11 +18,48 @@ from resode.analysis import step_map_spectra
 from resode.analysis.diagnosis import diagnose
 from resode.integrators import INTEGRATORS, Integrator
 from resode.model.dynamics import DYNAMICS
-from resode.training import TrainConfig, evaluate_run, load_run, train
+from resode.runs import evaluate_run, load_run
+from resode.training import TrainConfig, train
 from resode.training.config import BLOCK_FIELDS
 from resode.training.state import read_config, write_config
 
 DATA = Path(__file__).parent / "data"
+SOURCE = Path(resode.__file__).parent
+
+# The layers of src/resode, lowest first: a module may import its own layer and the ones below.
+# A module's layer is its top-level package's (or module's) name, unless LAYER_OF says otherwise.
+# Names not (or no longer) present cost nothing.
+LAYERS = (
+    "errors",
+    "stop",
+    "settings",
+    "storage",
+    "tasks",
+    "files",
+    "integrators",
+    "memory",
+    "model",
+    "data",
+    "plots",  # figures from results (dicts): reads data's class names, writes through files
+    "analysis",
+    "run directory",  # the run-directory leaves that training uses (see LAYER_OF)
+    "training",
+    "runs",
+    "experiments",
+    "cli",
+    "resode",  # the package itself: __init__ and __main__
+)
+# Modules (dotted, under resode) whose layer is not their package's; the longest match counts.
+LAYER_OF = {
+    "__init__": "resode",
+    "__main__": "resode",
+    "runs.layout": "run directory",
+    "runs.directory": "run directory",
+    "runs.lock": "run directory",
+}
+# Known imports that run upward, (importer, imported), each with its reason; the test fails
+# when one is no longer made, so this list only shrinks.
+UPWARD_EXCEPTIONS: set[tuple[str, str]] = set()
 
 
 def _pairs():
@@ -118,6 +156,18 @@ def test_a_block_rebuilt_from_its_spec_is_the_same_network():
     torch.testing.assert_close(twin(y), block(y))
 
 
+def test_a_block_resolves_its_memory_mode_when_set_not_in_each_forward(monkeypatch):
+    block = ODEBlock(3, dynamics="hamiltonian", integrator="verlet", steps=4, memory="reversible")
+    with pytest.raises(ResodeError, match="memory='adjoint' needs an explicit Runge–Kutta"):
+        block.memory = "adjoint"
+    assert block.memory == "reversible" and block.spec.memory == "reversible"
+    monkeypatch.setattr("resode.memory.MEMORY_MODES", {})  # no lookup by name from here on
+    y0 = torch.randn(2, 3, requires_grad=True)
+    block(y0).square().sum().backward()
+    with torch.no_grad():
+        torch.testing.assert_close(block(y0), block(y0.detach()))
+
+
 def test_keyword_constructors_and_a_spec_agree():
     spec = BlockSpec(dynamics="standard", integrator="heun", T=3.0, steps=5, activation="relu")
     torch.manual_seed(1)
@@ -164,20 +214,6 @@ def test_every_integrator_answers_its_stability(name):
         assert abs(value) == pytest.approx(float(method.amplification(0.5j)))
 
 
-def test_old_import_paths_are_the_new_modules():
-    import resode.stability
-    from resode.config import TrainConfig as OldConfig
-    from resode.runs import evaluate_run as old_evaluate_run
-    from resode.train import train as old_train
-
-    import resode.analysis
-    import resode.training.loop
-
-    assert resode.stability is resode.analysis
-    assert (OldConfig, old_train, old_evaluate_run) == (TrainConfig, train, evaluate_run)
-    assert resode.training.loop.__spec__.name == "resode.training.loop"
-
-
 @pytest.mark.parametrize("name", ["peaks_hamiltonian_v0", "digits_conv_v0"])
 def test_run_directories_written_by_resode_0_1_still_load_and_resume(tmp_path, name):
     run = tmp_path / name
@@ -191,3 +227,71 @@ def test_run_directories_written_by_resode_0_1_still_load_and_resume(tmp_path, n
     longer = dataclasses.replace(config, epochs=config.epochs)
     metrics = train(longer, run, resume=True, progress=False)  # nothing left: same numbers
     assert metrics["test_accuracy"] == pytest.approx(stored["test_accuracy"], abs=1e-6)
+
+
+def _module_names() -> dict[str, Path]:
+    """Every module of src/resode by dotted name under resode (a package by its own name)."""
+    names = {}
+    for path in sorted(SOURCE.rglob("*.py")):
+        parts = list(path.relative_to(SOURCE).with_suffix("").parts)
+        if parts[-1] == "__init__" and len(parts) > 1:
+            parts = parts[:-1]
+        names[".".join(parts)] = path
+    return names
+
+
+def _imports(name: str, path: Path, modules: dict) -> set[str]:
+    """The resode modules ``name`` imports anywhere in its file (module and function level);
+    ``from package import submodule`` counts the submodule, not the package."""
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    if name == "__init__":
+        package = []
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            imported = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level:
+                base = ["resode", *package[: len(package) - node.level + 1]]
+                module = ".".join(base + ([module] if module else []))
+            submodules = [f"{module}.{alias.name}" for alias in node.names]
+            imported = [m for m in submodules if m.removeprefix("resode.") in modules]
+            if len(imported) < len(submodules):  # some names are attributes of the module
+                imported.append(module)
+        else:
+            continue
+        inner = ("__init__" if m == "resode" else m.removeprefix("resode.") for m in imported)
+        found.update(m for m in inner if m in modules)
+    found.discard(name)
+    return found
+
+
+def _layer(name: str) -> int:
+    parts = name.split(".")
+    for length in range(len(parts), 0, -1):
+        layer = LAYER_OF.get(".".join(parts[:length]))
+        if layer is not None:
+            return LAYERS.index(layer)
+    assert parts[0] in LAYERS, f"resode.{name} has no layer: add it to LAYERS or LAYER_OF"
+    return LAYERS.index(parts[0])
+
+
+def test_no_import_runs_upward():
+    assert set(LAYER_OF.values()) <= set(LAYERS)
+    modules = _module_names()
+    edges = {(name, imported) for name, path in modules.items()
+             for imported in _imports(name, path, modules)}  # fmt: skip
+    seen = {("model.block", "memory"), ("memory.base", "integrators.stages"),
+            ("memory.reversible", "integrators.base"), ("__main__", "cli"),
+            ("data", "data.sources")}  # fmt: skip
+    assert seen <= edges  # the scan sees imports of each form, also inside functions
+    upward = sorted(
+        f"resode.{name} imports resode.{imported} ({LAYERS[_layer(imported)]} is above "
+        f"{LAYERS[_layer(name)]})"
+        for name, imported in edges - UPWARD_EXCEPTIONS
+        if _layer(imported) > _layer(name)
+    )
+    assert not upward, "\n".join(upward)
+    stale = sorted(UPWARD_EXCEPTIONS - edges)
+    assert not stale, f"no longer imported, remove from UPWARD_EXCEPTIONS: {stale}"

@@ -8,7 +8,7 @@ import torch
 
 from resode import ODEBlock, ResNet, ResodeError, get_integrator, integrate
 from resode.analysis import max_stable_step, step_map_spectra, trajectory_spectra
-from resode.gradients import saved_activation_bytes
+from resode.memory import saved_activation_bytes
 
 REVERSIBLE = [
     ("hamiltonian", "verlet"),

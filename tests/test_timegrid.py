@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from resode import ODEBlock, ResodeError, TimeParameter
-from resode.model.timegrid import StagePlan, stage_plan
+from resode.integrators.stages import StagePlan, stage_plan
 
 
 def _grid(intervals, interp, shape=(2,)):

@@ -28,7 +28,7 @@ import resode
 from resode.analysis.depth import depth_gradients
 from resode.analysis.landscape import plane
 from resode.data import load_dataset
-from resode.gradients import saved_activation_bytes
+from resode.memory import saved_activation_bytes
 from resode.training import TrainConfig, load_run, train
 
 torch.set_num_threads(1)   # the tensors here are tiny: one thread beats handing work around

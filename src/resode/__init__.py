@@ -8,9 +8,6 @@ from .model.dynamics import DYNAMICS
 from .model.resnet import ResNet
 from .model.spec import BlockSpec, make_dynamics
 from .model.timegrid import TimeParameter
-from .moved import install as _install_moved_paths
-
-_install_moved_paths()
 
 __version__ = "0.1.0"
 

@@ -20,7 +20,6 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
 from .data import DATASETS, class_names  # noqa: E402
 from .model.inference import evaluation, in_chunks  # noqa: E402
-from .runs.layout import FIGURES  # noqa: E402
 from .storage import atomic_write  # noqa: E402
 
 
@@ -152,14 +151,15 @@ def plot_spectrum(eigenvalues: torch.Tensor, h: float, integrator, path: str | P
     save_figure(figure, path)
 
 
-def plot_run(model, dataset, out: Path) -> None:
-    """The figure that fits a finished run: decision regions, regression fit or segmentations."""
+def plot_run(model, dataset, path: Path) -> None:
+    """The figure that fits a finished run, written to ``path``: decision regions (2-D
+    inputs, classification), regression fit or segmentations; nothing for other runs."""
     if dataset.task == "classification" and dataset.kind == "vector" and dataset.in_features == 2:
-        plot_decision_boundary(model, dataset, out / FIGURES["classification"])
+        plot_decision_boundary(model, dataset, path)
     elif dataset.task == "regression":
-        plot_regression(model, dataset, out / FIGURES["regression"])
+        plot_regression(model, dataset, path)
     elif dataset.task == "segmentation":
-        plot_segmentation(model, dataset, out / FIGURES["segmentation"])
+        plot_segmentation(model, dataset, path)
 
 
 def _predict(model, x: torch.Tensor, chunk: int = 256) -> torch.Tensor:

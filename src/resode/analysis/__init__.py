@@ -1,4 +1,4 @@
-"""Stability analysis of trained blocks (also importable as ``resode.stability``).
+"""Stability analysis of trained blocks.
 
 - :mod:`~resode.analysis.spectra`: J = ∂f/∂Y and the step map along data trajectories;
 - :mod:`~resode.analysis.regions`: those spectra against the integrators' stability regions,
@@ -7,7 +7,7 @@
 - :mod:`~resode.analysis.iterative`: matrix-free Jacobians, extreme eigenvalues (Arnoldi);
 - :mod:`~resode.analysis.lognorm`: μ₂(J) and the growth bound exp(Σ h μ₂);
 - :mod:`~resode.analysis.lyapunov`: finite-time Lyapunov exponents of the discrete network;
-- :mod:`~resode.analysis.report`: the report of ``resode stability``;
+- :mod:`~resode.analysis.summary`: everything ``resode stability`` reports for a block;
 - :mod:`~resode.analysis.diagnosis`: where and why a forward pass blows up.
 """
 
@@ -15,7 +15,6 @@ from .iterative import iterative_spectra
 from .lognorm import LogNorms, log_norms
 from .lyapunov import Lyapunov, lyapunov_exponents
 from .regions import advice_for, amplification, discrete_stability, is_stable, max_stable_step
-from .report import stability_report
 from .sensitivity import Sensitivity, sensitivity
 from .spectra import (
     ZERO_TOLERANCE,
@@ -26,6 +25,7 @@ from .spectra import (
     step_map_spectra,
     trajectory_spectra,
 )
+from .summary import stability_report
 
 __all__ = [
     "ZERO_TOLERANCE",

@@ -24,18 +24,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..gradients import adjoint_sweep, saved_activation_bytes
+from ..memory import adjoint_sweep, saved_activation_bytes
 from ..model.block import ODEBlock
 from ..storage import write_json
 from ..training.config import TrainConfig
 from ..training.loop import train
 
-INTEGRATORS = ("euler", "heun", "rk3", "rk4")
-DYNAMICS = (("standard", {}), ("antisymmetric", {}), ("damped", {"gamma": 1.0}),
-            ("parabolic", {}), ("hamiltonian", {}), ("second-order", {}),
-            ("diffusion-reaction", {}))  # fmt: skip
-MEMORY = (("store", "rk4"), ("checkpoint", "rk4"), ("adjoint", "rk4"),
-          ("store", "verlet"), ("checkpoint", "verlet"), ("reversible", "verlet"))  # fmt: skip
+COMPARED_INTEGRATORS = ("euler", "heun", "rk3", "rk4")
+COMPARED_DYNAMICS = (("standard", {}), ("antisymmetric", {}), ("damped", {"gamma": 1.0}),
+                     ("parabolic", {}), ("hamiltonian", {}), ("second-order", {}),
+                     ("diffusion-reaction", {}))  # fmt: skip
+COMPARED_MEMORY = (("store", "rk4"), ("checkpoint", "rk4"), ("adjoint", "rk4"),
+                   ("store", "verlet"), ("checkpoint", "verlet"),
+                   ("reversible", "verlet"))  # fmt: skip
 
 
 def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
@@ -87,7 +88,7 @@ def _test_block(dynamics: str, integrator: str, T: float, steps: int, seed: int,
 def _convergence(seed: int, counts: tuple[int, ...]) -> dict:
     """Relative gradient error of adjoint against exact per integrator as N grows; slopes."""
     result = {"dynamics": "antisymmetric", "T": 1.0, "steps": list(counts), "integrators": {}}
-    for integrator in INTEGRATORS:
+    for integrator in COMPARED_INTEGRATORS:
         block, y0 = _test_block("antisymmetric", integrator, 1.0, counts[0], seed, init_std=1.0)
         errors = []
         for steps in counts:
@@ -105,7 +106,7 @@ def _convergence(seed: int, counts: tuple[int, ...]) -> dict:
 def _per_dynamics(seed: int, times: tuple[float, ...]) -> dict:
     """Per dynamics (RK4, h = 1/8) and final time T: gradient and reconstruction errors."""
     result = {"integrator": "rk4", "h": 0.125, "T": list(times), "dynamics": {}}
-    for name, options in DYNAMICS:
+    for name, options in COMPARED_DYNAMICS:
         dynamics = "antisymmetric" if name == "damped" else name
         rows = {"gradient_error": [], "reconstruction_error": []}
         for T in times:
@@ -161,7 +162,7 @@ def _memory(seed: int, counts: tuple[int, ...], repeats: int = 3) -> dict:
     result = {"dynamics": "hamiltonian", "width": 64, "batch": 256, "steps": list(counts),
               "modes": {}}  # fmt: skip
     y0 = torch.randn(256, 64, generator=torch.Generator().manual_seed(seed), requires_grad=True)
-    for memory, integrator in MEMORY:
+    for memory, integrator in COMPARED_MEMORY:
         row = {"integrator": integrator, "saved_megabytes": [], "seconds": []}
         for steps in counts:
             torch.manual_seed(seed)

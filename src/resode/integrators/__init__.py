@@ -1,7 +1,9 @@
 """Time integrators: explicit Runge–Kutta tableaus, the two-step leapfrog, Störmer–Verlet, IMEX.
 
 All share the carry interface and the one step loop of
-:class:`~resode.integrators.base.Integrator`; ``integrate`` applies them to any f(t, y).
+:class:`~resode.integrators.base.Integrator`; ``integrate`` applies them to any f(t, y). The
+stage plan (:mod:`~resode.integrators.stages`) says where their stages sample weights stored
+on a time grid.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from .imex import ImexEuler
 from .leapfrog import TwoStepLeapfrog
 from .plain import LayerMap
 from .registry import INTEGRATORS, get_integrator, ode_integrators_for
+from .stages import StagePlan, stage_plan
 from .tableau import EULER, HEUN, RK3, RK4, ButcherTableau
 from .vector_field import integrate
 from .verlet import StormerVerlet
@@ -30,9 +33,11 @@ __all__ = [
     "LayerMap",
     "ReversibleIntegrator",
     "SplitField",
+    "StagePlan",
     "StormerVerlet",
     "TwoStepLeapfrog",
     "get_integrator",
     "integrate",
     "ode_integrators_for",
+    "stage_plan",
 ]

@@ -11,9 +11,13 @@ Integrating N steps is
 
 where ``p_l[i]`` holds the parameters of stage i of step l (the weights θ(t_l + c_i h) in a
 block, the time t_l + c_i h for a callable f(t, y)). :meth:`Integrator.iterate` is the only
-step loop in resode: the block's forward pass and states, every memory mode, ``integrate``,
-the step-map analysis and the diagnosis all run it. A :class:`ReversibleIntegrator` also
-steps backward exactly (``reverse``, ``undo_initial``), so states can be rebuilt, not stored.
+step loop in resode's library: the block's forward pass and states, every memory mode,
+``integrate``, the step-map analysis and the diagnosis all run it. The one exception is an
+experiment's: :func:`~resode.experiments.landscape.landscape_forward` steps forward Euler
+by hand, in place and without gradients, for 101² fixed 3×3 kernels at once, where this
+loop's fresh tensors per step took 1.56–1.61× its time (1.27–1.33× with a reused slope
+buffer; ``benchmarks/landscape_loop.py``). A :class:`ReversibleIntegrator` also steps
+backward exactly (``reverse``, ``undo_initial``), so states can be rebuilt, not stored.
 
 Stability on the linear test equation y' = λy is ``amplification(z)``, z = hλ: the largest
 root modulus of the method's characteristic polynomial (|R(z)| for a one-step method); the

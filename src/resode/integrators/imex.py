@@ -3,7 +3,7 @@
     Y_{l+1} = (I + hL)⁻¹ (Y_l + h g(Y_l)),   L, g at θ(t_l)
 
 The stiff linear diffusion −LY is treated implicitly (one linear solve, exact: Cholesky or
-FFT, see :mod:`resode.diffusion`), the nonlinear reaction g explicitly. First order, one
+FFT, see :mod:`resode.model.diffusion`), the nonlinear reaction g explicitly. First order, one
 evaluation of g per step; not reversible (undoing the step would mean solving the nonlinear
 equation Y_l + h g(Y_l) = (I + hL) Y_{l+1} for Y_l).
 

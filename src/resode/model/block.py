@@ -5,7 +5,7 @@
 (for a Runge–Kutta method; the two-step leapfrog and Störmer–Verlet step likewise, see
 :mod:`resode.integrators`). The weights θ(t) live on their own grid of M intervals (default
 M = N, one weight set per step: the classic ResNet), so ``block.steps`` can change after
-training. ``memory`` chooses what backpropagation keeps (:mod:`resode.gradients`).
+training. ``memory`` chooses what backpropagation keeps (:mod:`resode.memory`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from ..errors import ResodeError, check_int, check_tensor
-from ..gradients import check_memory, solve
 from ..integrators import get_integrator
+from ..memory import MemoryMode, memory_mode, solve
 from .dynamics import DYNAMICS, Dynamics
 from .spec import BlockSpec
 
@@ -44,8 +44,8 @@ class ODEBlock(nn.Module):
         self._spec = spec
         self.T = float(spec.T)
         self._steps = spec.steps
-        self._memory = spec.memory
         self.integrator = get_integrator(spec.integrator)
+        self._memory_mode: MemoryMode = memory_mode(spec.memory, self.integrator)
         self.dynamics: Dynamics = DYNAMICS[spec.dynamics](self.width, spec)
 
     @property
@@ -53,7 +53,7 @@ class ODEBlock(nn.Module):
         """The block as it is now (steps, memory and weight grid included): ``ODEBlock(width,
         block.spec)`` builds a block of the same shape."""
         return replace(
-            self._spec, steps=self._steps, memory=self._memory, grid=self.dynamics.weight.intervals
+            self._spec, steps=self._steps, memory=self.memory, grid=self.dynamics.weight.intervals
         )
 
     @property
@@ -62,12 +62,13 @@ class ODEBlock(nn.Module):
 
     @property
     def memory(self) -> str:
-        """``store``, ``checkpoint``, ``reversible`` or ``adjoint``; settable."""
-        return self._memory
+        """``store``, ``checkpoint``, ``reversible`` or ``adjoint``; settable (validated for the
+        integrator and resolved to its :class:`~resode.memory.MemoryMode` once, here)."""
+        return self._memory_mode.name
 
     @memory.setter
     def memory(self, value: str) -> None:
-        self._memory = check_memory(value, self.integrator)
+        self._memory_mode = memory_mode(value, self.integrator)
 
     @property
     def steps(self) -> int:
@@ -110,7 +111,8 @@ class ODEBlock(nn.Module):
         plan, grids = field.parameter_plan(
             self._steps, self.stage_offsets, self.integrator.stage_spans
         )
-        state = solve(self._memory, self.integrator, field, field.lift(y0), self.h, plan, grids)
+        start = field.lift(y0)
+        state = solve(self._memory_mode, self.integrator, field, start, self.h, plan, grids)
         return field.project(state)
 
     def stage_parameters(self) -> list:
@@ -147,5 +149,5 @@ class ODEBlock(nn.Module):
         return (
             f"width={self.width}, T={self.T:g}, steps={self._steps}, "
             f"dynamics={self.dynamics_name}, integrator={self.integrator.name}"
-            + (f", memory={self._memory}" if self._memory != "store" else "")
+            + (f", memory={self.memory}" if self.memory != "store" else "")
         )

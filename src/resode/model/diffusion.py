@@ -2,7 +2,7 @@
 
 L is symmetric positive definite for every M, so the implicit step damps every mode:
 ‖(I + hL)⁻¹‖₂ = 1 / (1 + h λ_min(L)) ≤ 1 for all h ≥ 0. ε = :data:`EPSILON` = 1e-3 keeps
-λ_min(L) ≥ ε. Two operators, matching the kernels of :mod:`resode.kernels`; like a kernel, an
+λ_min(L) ≥ ε. Two operators, matching the kernels of :mod:`resode.model.kernels`; like a kernel, an
 operator is stateless and gets the weights M (one time sample of the grid) passed in.
 
 - :class:`DenseDiffusion`: M ∈ R^{n×n} on Y of shape (batch, n). The solve factors
@@ -162,7 +162,7 @@ class PeriodicDiffusion:
 
 
 def make_diffusion(kernel) -> DenseDiffusion | PeriodicDiffusion:
-    """The diffusion operator matching a kernel of :mod:`resode.kernels` (dense or conv)."""
+    """The diffusion operator matching a kernel of :mod:`resode.model.kernels` (dense or conv)."""
     if kernel.spatial_dims == 0:
         return DenseDiffusion(kernel.width)
     return PeriodicDiffusion(kernel.width, kernel.spatial_dims, kernel.size)

@@ -263,7 +263,7 @@ class DiffusionReactionDynamics(Dynamics, ImplicitField):
 
     L(t) is symmetric positive definite and learnable, M(t) on the weight grid; dense M for
     the dense kernel, a periodic depthwise convolution for conv1d/conv2d (the reaction's K
-    keeps zero padding), see :mod:`resode.diffusion`. The split serves the ``imex``
+    keeps zero padding), see :mod:`resode.model.diffusion`. The split serves the ``imex``
     integrator: :meth:`explicit_rate` g(Y) = σ(KY + b), :meth:`implicit_solve` (I + hL)⁻¹ r.
     Explicit integrators use :meth:`forward`. J = −L + diag(σ') K; stage parameters (K, b, M).
     M starts with λ_max(MᵀM) ≈ 1 (mild); :meth:`set_diffusion_radius` makes L stiff.

@@ -1,6 +1,6 @@
 """Linear operators K acting on batch-first features, with their adjoints and matrices.
 
-A kernel is stateless: its weights live in a :class:`~resode.timegrid.TimeParameter`
+A kernel is stateless: its weights live in a :class:`~resode.model.timegrid.TimeParameter`
 (dim 0 = time) and are passed in. Structure such as antisymmetry is a reparameterization
 applied to the whole weight grid once per forward pass, invisible to the optimizer.
 

@@ -29,8 +29,8 @@ from ..errors import (
     check_settings,
     setting,
 )
-from ..gradients import MEMORY_MODES, check_memory
 from ..integrators import INTEGRATORS, get_integrator, ode_integrators_for
+from ..memory import MEMORY_MODES, check_memory
 from .activations import ACTIVATIONS
 from .dynamics import DYNAMICS, NORMS, Dynamics
 from .kernels import KERNELS

@@ -22,12 +22,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data.files import IMAGE_SUFFIXES, read_image
-from .data.standardize import Standardization
-from .errors import ResodeError
-from .files import atomic_write
-from .training.factory import compile_network
-from .training.runs import load_run
+from ..data.files import IMAGE_SUFFIXES, check_inside, read_image
+from ..data.standardize import Standardization
+from ..errors import ResodeError
+from ..model.inference import in_chunks
+from ..storage import atomic_write
+from ..training.factory import compile_network
+from .layout import PREDICTIONS
+from .load import load_run
 
 
 def read_inputs(source: str, expected: tuple[int, ...], dataset) -> torch.Tensor:

@@ -8,13 +8,14 @@ and gradient results where ``resode stability / evaluate --steps / gradients`` w
 from __future__ import annotations
 
 import base64
-import csv
 import html
-import json
 from pathlib import Path
 
-from .errors import RunDirectoryError
-from .files import atomic_write
+from ..errors import RunDirectoryError
+from ..storage import atomic_write
+from ..training.state import read_config
+from .layout import CONFIG, DEPTH, GRADIENTS, METRICS, REPORT, STABILITY
+from .load import read_document, read_history, require_run
 
 SECTIONS = ("configuration", "metrics", "curves", "figures", "stability", "depth", "gradients")
 STYLE = (

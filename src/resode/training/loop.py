@@ -36,7 +36,7 @@ from ..data import Dataset, load_dataset
 from ..data.loader import default_workers
 from ..errors import ResodeError, RunDirectoryError
 from ..runs.directory import NewRun, ResumedRun, run_folder
-from ..runs.layout import CHECKPOINT, HISTORY, METRICS
+from ..runs.layout import CHECKPOINT, FIGURES, HISTORY, METRICS
 from ..runs.lock import RunDirectoryLocked
 from ..storage import atomic_write, write_json
 from ..tasks import get_task
@@ -458,5 +458,5 @@ def _finish(run: Run) -> dict:
         write_json(run.out / METRICS, metrics)
         from ..plots import plot_run
 
-        plot_run(run.model, run.dataset, run.out)
+        plot_run(run.model, run.dataset, run.out / FIGURES[run.dataset.task])
     return metrics

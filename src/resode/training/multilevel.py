@@ -2,7 +2,7 @@
 
 Prolongation by a factor r turns every ODE unit with N steps (h = T/N) into one with rN
 steps (h/r). With ``grid=True`` the weight grid of M intervals is refined to rM intervals by
-:meth:`~resode.timegrid.TimeParameter.refine`, which leaves θ(t) unchanged exactly:
+:meth:`~resode.model.timegrid.TimeParameter.refine`, which leaves θ(t) unchanged exactly:
 
 - ``interp="linear"``: the new nodes are θ(kT/(rM)) of the piecewise-linear θ (linear
   interpolation of the grid); the smoothness penalty Σ Δt ‖Δθ/Δt‖² = ∫‖θ'‖² dt is unchanged.

@@ -11,10 +11,10 @@ import math
 
 from torch.utils.checkpoint import checkpoint
 
-from .base import GradientMode
+from .base import MemoryMode
 
 
-class Recompute(GradientMode):
+class Checkpointing(MemoryMode):
     name = "checkpoint"
 
     def solve(self, integrator, field, y0, h, plan, grids):

@@ -12,10 +12,10 @@ from __future__ import annotations
 import torch
 
 from ..integrators.base import ReversibleIntegrator
-from .base import GradientMode
+from .base import MemoryMode
 
 
-class Reversible(GradientMode):
+class Reversible(MemoryMode):
     name = "reversible"
     requirement = "a reversible integrator"
 
@@ -66,7 +66,7 @@ class _ReversibleSolve(torch.autograd.Function):
             return [plan.parameters_of(s, pick) for s in sources]
 
         def leaves_of(sources) -> dict:
-            used = sorted({k for s in sources for k in plan.rows_of(s)})
+            used = sorted({k for s in sources for k, _ in plan.rows_of(s)})
             return {
                 (c, k): grids[c][k].detach().requires_grad_()
                 for c in range(len(grids))

@@ -25,11 +25,11 @@ from __future__ import annotations
 import torch
 
 from ..integrators import ExplicitRungeKutta
-from ..model.timegrid import StagePlan
-from .base import GradientMode
+from ..integrators.stages import StagePlan
+from .base import MemoryMode
 
 
-class Adjoint(GradientMode):
+class Adjoint(MemoryMode):
     name = "adjoint"
     requirement = "an explicit Runge–Kutta integrator"
 
@@ -119,14 +119,8 @@ class _AdjointField:
 
     def _accumulate(self, source: int, weight: float, grads) -> None:
         """Add weight · ∂(θ at ``source``) into the grid rows it is sampled from (lerp shares)."""
-        plan = self.plan
-        if source < plan.grid_size:
-            rows = ((source, weight),)
-        else:
-            j = source - plan.grid_size
-            rows = ((plan.lower[j], weight * (1 - plan.fraction[j])),
-                    (plan.lower[j] + 1, weight * plan.fraction[j]))  # fmt: skip
+        rows = self.plan.rows_of(source)
         for buffer, grad in zip(self.grid_grads, grads):
             if buffer is not None and grad is not None:
                 for k, share in rows:
-                    buffer[k].add_(grad, alpha=share)
+                    buffer[k].add_(grad, alpha=weight * share)

@@ -7,10 +7,10 @@ from abc import ABC, abstractmethod
 import torch
 
 from ..integrators import Integrator
-from ..model.timegrid import StagePlan
+from ..integrators.stages import StagePlan
 
 
-class GradientMode(ABC):
+class MemoryMode(ABC):
     """A way to run the step loop so that backpropagation can get through it."""
 
     name: str = ""
@@ -34,7 +34,7 @@ class GradientMode(ABC):
         """Y_N from Y_0 over the stages of ``plan`` sampled from the weight ``grids``."""
 
 
-class Store(GradientMode):
+class Store(MemoryMode):
     """Autograd records every step: activation memory O(N), no recomputation."""
 
     name = "store"
