@@ -32,8 +32,9 @@ from ..errors import (
 from ..gradients import MEMORY_MODES, check_memory
 from ..integrators import INTEGRATORS, get_integrator, ode_integrators_for
 from .activations import ACTIVATIONS
-from .dynamics import DYNAMICS, NORMS, Dynamics
+from .dynamics import DYNAMICS, Dynamics
 from .kernels import KERNELS
+from .normalization import NORMALIZATIONS
 from .timegrid import INTERPOLATIONS
 
 
@@ -66,7 +67,7 @@ class BlockSpec:
         3, "odd side of the convolution kernels", check=check_odd, label="kernel size"
     )
     norm: str = setting(
-        "none", "normalization inside the dynamics", choices=NORMS, label="normalization"
+        "none", "normalization inside the dynamics", choices=NORMALIZATIONS, label="normalization"
     )
     memory: str = setting(
         "store", "what backpropagation keeps", choices=MEMORY_MODES, label="memory mode"
