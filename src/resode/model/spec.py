@@ -26,11 +26,10 @@ from ..errors import (
     check_nonnegative,
     check_odd,
     check_positive,
-    check_settings,
-    setting,
 )
 from ..gradients import MEMORY_MODES, check_memory
 from ..integrators import INTEGRATORS, get_integrator, ode_integrators_for
+from ..settings import check_settings, setting
 from .activations import ACTIVATIONS
 from .dynamics import DYNAMICS, Dynamics
 from .kernels import KERNELS
