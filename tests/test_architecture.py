@@ -16,11 +16,14 @@ import resode
 from resode import BlockSpec, ODEBlock, ResodeError, integrate
 from resode.analysis import step_map_spectra
 from resode.analysis.diagnosis import diagnose
+from resode.cli.parser import build_parser
 from resode.integrators import INTEGRATORS, Integrator
 from resode.model.dynamics import DYNAMICS
 from resode.runs import evaluate_run, load_run
 from resode.training import TrainConfig, train
 from resode.training.config import BLOCK_FIELDS
+from resode.training.config_file import write_config_toml
+from resode.training.recipes import compose_config
 from resode.training.state import read_config, write_config
 
 DATA = Path(__file__).parent / "data"
@@ -195,6 +198,56 @@ def test_config_block_fields_are_the_specs_and_round_trip_through_config_json(tm
     assert again.block_spec() == BlockSpec(
         dynamics="hamiltonian", integrator="verlet", T=4.0, steps=6, memory="reversible"
     )
+
+
+NOT_RUN_SETTINGS = {
+    "kernel": "each unit's kernel follows from the data's kind (TrainConfig.block_spec)",
+    "init_std": "a library option: runs start from the dynamics' default 1/√fan-in",
+}
+"""The BlockSpec fields a run does not set, and why; every other one is a TrainConfig field."""
+
+
+def _a_value(name: str, base: dict):
+    """A valid value of the TrainConfig field ``name`` other than its default (with ``base``)."""
+    item = TrainConfig.__dataclass_fields__[name]
+    if item.metadata.get("choices") is not None:
+        candidates = sorted(item.metadata["choices"])
+    elif "float" in str(item.type):
+        candidates = [0.5, 2.0]
+    elif "int" in str(item.type):
+        candidates = [5, 3]
+    else:
+        raise AssertionError(f"no test value of type {item.type} for {name}: extend _a_value")
+    for value in candidates:
+        if value != item.default:
+            try:
+                TrainConfig(**base, **{name: value})
+            except ResodeError:
+                continue
+            return value
+    raise AssertionError(f"none of {candidates} is a valid {name}")
+
+
+@pytest.mark.parametrize("name", [item.name for item in dataclasses.fields(BlockSpec)])
+def test_a_block_option_reaches_the_run_through_flag_and_config_files(name, tmp_path):
+    """A BlockSpec field is, through its one ``block_setting`` line in TrainConfig, a `resode
+    train` flag and a key of config.json and config.toml that reaches the run's BlockSpec."""
+    assert set(NOT_RUN_SETTINGS) < {item.name for item in dataclasses.fields(BlockSpec)}
+    if name in NOT_RUN_SETTINGS:
+        assert name not in BLOCK_FIELDS
+        return
+    assert name in BLOCK_FIELDS, f"add `{name}: ... = block_setting({name!r})` to TrainConfig"
+    applies_to = TrainConfig.__dataclass_fields__[name].metadata.get("applies_to")
+    base = {"dynamics": applies_to[0]} if applies_to else {}
+    value = _a_value(name, base)
+    flags = [f"--{key.replace('_', '-')}={text}" for key, text in {**base, name: value}.items()]
+    args = build_parser().parse_args(["train", *flags])
+    given = {item.name: getattr(args, item.name) for item in dataclasses.fields(TrainConfig)}
+    config = compose_config({key: v for key, v in given.items() if v is not None})
+    assert getattr(config, name) == value and getattr(config.block_spec(), name) == value
+    assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    write_config_toml(tmp_path / "config.toml", config)
+    assert compose_config({}, tmp_path / "config.toml") == config
 
 
 @pytest.mark.parametrize("name", sorted(INTEGRATORS))

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import field, fields
-from typing import Any
 
 import torch
 
@@ -104,44 +102,3 @@ def check_tensor(
     if not tracing() and not bool(torch.isfinite(value).all()):
         raise ResodeError(f"{name} contains non-finite values (nan or inf)")
     return value
-
-
-def setting(
-    default: Any,
-    help: str,
-    *,
-    choices: Iterable[str] | None = None,
-    check: Callable[[str, Any], Any] | None = None,
-    label: str | None = None,
-    applies_to: tuple[str, ...] | None = None,
-):
-    """A field of a settings dataclass, declared once with everything said about it: its
-    default, its help (the CLI's), the names it may take (``choices``) or a validator
-    ``check(name, value)``, the ``label`` used in messages and, for an option of some
-    dynamics only, the dynamics it ``applies_to``. ``None`` is allowed where it is the
-    default. :func:`check_settings` applies the checks."""
-    metadata = {
-        "help": help,
-        "choices": choices,
-        "check": check,
-        "label": label,
-        "applies_to": applies_to,
-    }
-    return field(default=default, metadata=metadata)
-
-
-def check_settings(settings: Any, names: Iterable[str] | None = None) -> None:
-    """Validate the fields (all, or those in ``names``) of a dataclass built with
-    :func:`setting`; raise :class:`ResodeError` naming the first bad one."""
-    chosen = None if names is None else set(names)
-    for item in fields(settings):
-        if chosen is not None and item.name not in chosen:
-            continue
-        value, meta = getattr(settings, item.name), item.metadata
-        if value is None and item.default is None:
-            continue
-        label = meta.get("label") or item.name
-        if meta.get("choices") is not None:
-            check_choice(label, value, meta["choices"])
-        elif meta.get("check") is not None:
-            meta["check"](label, value)

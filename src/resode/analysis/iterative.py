@@ -18,6 +18,7 @@ from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigs, eigsh
 
 from ..errors import ResodeError
 from ..integrators.base import at_stage_time
+from ..model.normalization import require_per_example
 from .spectra import TrajectorySpectra, analysis_copy
 
 SMALL = 8
@@ -96,8 +97,7 @@ def _arpack(solver, operator, k: int, which: str, tol: float) -> np.ndarray:
 
 def field_row_map(field, parameters) -> Callable[[torch.Tensor], torch.Tensor]:
     """The dynamics f(·, θ) at one stage as a map of batches (θ at the stage's own time)."""
-    if getattr(field, "norm", "none") == "batch":
-        raise ResodeError("batch normalization couples the examples: no per-example Jacobian")
+    require_per_example(field, "Jacobian")
     p = at_stage_time(parameters)
     return lambda y: field(y, p)
 

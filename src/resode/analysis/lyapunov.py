@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import ResodeError, check_int
+from ..model.normalization import require_per_example
 from .spectra import analysis_copy
 
 
@@ -86,8 +87,7 @@ def lyapunov_exponents(block, y0: torch.Tensor, k: int = 3, seed: int = 0) -> Ly
     check_int("k", k)
     analysed, y0 = analysis_copy(block, y0)
     analysed.requires_grad_(False)
-    if analysed.dynamics.norm == "batch":
-        raise ResodeError("batch normalization couples the examples: no per-example exponents")
+    require_per_example(analysed.dynamics, "Lyapunov exponents")
     field, integrator, h = analysed.dynamics, analysed.integrator, analysed.h
     steps = analysed.stage_parameters()
     with torch.no_grad():

@@ -18,6 +18,7 @@ from ..errors import ResodeError, check_tensor
 from ..integrators import ImplicitField
 from ..integrators.base import at_stage_time
 from ..model.block import ODEBlock
+from ..model.normalization import require_per_example
 from .regions import as_integrator
 
 ZERO_TOLERANCE = 1e-7
@@ -146,10 +147,7 @@ def step_map_spectra(block: ODEBlock, y0: torch.Tensor) -> torch.Tensor:
     stable step of the spectra of J. Shape (steps, batch, carry size), complex128, float64.
     """
     analysed, y0 = analysis_copy(block, y0)
-    if analysed.dynamics.norm == "batch":
-        raise ResodeError(
-            "batch normalization couples the examples: no per-example step map to analyse"
-        )
+    require_per_example(analysed.dynamics, "step map")
     field, integrator, h = analysed.dynamics, analysed.integrator, analysed.h
     steps = analysed.stage_parameters()
     carry = integrator.initial(field, field.lift(y0), h, steps[0])

@@ -15,10 +15,11 @@ name               f(Y)                            Jacobian J = ∂f/∂Y
 With σ' ≥ 0, the antisymmetric form has Re λ(J) ≤ 0 (for γ ≥ 0) and the parabolic form a
 symmetric negative semi-definite Jacobian: both are stable by construction.
 
-Optional normalization N of K Y + b inside f (``norm``): ``instance`` normalizes each example
-and channel over its pixels; ``batch`` normalizes each channel over the current batch, in
-training and evaluation alike — there are no running averages, since statistics would differ
-per step and stage and the depth may change. Both void the structural stability guarantees.
+Optional normalization N of K Y + b inside f (``norm``, see :mod:`~resode.model.normalization`):
+``instance`` normalizes each example and channel over its pixels; ``batch`` normalizes each
+channel over the current batch, in training and evaluation alike — there are no running
+averages, since statistics would differ per step and stage and the depth may change. Both void
+the structural stability guarantees.
 
 A dynamics is built from a width and a :class:`~resode.model.spec.BlockSpec` (which has
 validated every option) and owns its weights on a time grid. ``stage_parameters(steps,
@@ -32,7 +33,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ResodeError, check_int, check_positive
@@ -41,13 +41,13 @@ from .activations import get_activation
 from .diffusion import make_diffusion
 from .fused import activated_linear
 from .kernels import make_kernel
+from .normalization import make_normalization, require_per_example
 from .timegrid import TimeParameter
 
 if TYPE_CHECKING:
     from .spec import BlockSpec
 
 StageParameters = tuple[torch.Tensor, ...]
-NORMS = ("none", "batch", "instance")
 
 
 class Dynamics(nn.Module):
@@ -57,7 +57,7 @@ class Dynamics(nn.Module):
         super().__init__()
         self.width = check_int("width", width)
         self.kernel = make_kernel(spec.kernel, self.width, spec.kernel_size)
-        self.norm = spec.norm
+        self.normalization = make_normalization(spec.norm)
         self.activation = get_activation(spec.activation)
         self.weight = TimeParameter(self.kernel.weight_shape, spec.intervals, spec.T, spec.interp)
         self.bias = TimeParameter(self.kernel.bias_shape, spec.intervals, spec.T, spec.interp)
@@ -91,11 +91,7 @@ class Dynamics(nn.Module):
         return self.normalize(self.kernel.apply(y, p[0], p[1]))
 
     def normalize(self, z: torch.Tensor) -> torch.Tensor:
-        if self.norm == "batch":
-            return F.batch_norm(z, None, None, training=True)
-        if self.norm == "instance":
-            return F.instance_norm(z)
-        return z
+        return self.normalization.apply(z)
 
     def lift(self, y0: torch.Tensor) -> torch.Tensor:
         """The state the ODE starts from, given the block's input Y0."""
@@ -106,7 +102,7 @@ class Dynamics(nn.Module):
         return state
 
     def forward(self, y: torch.Tensor, p: StageParameters) -> torch.Tensor:
-        if self.norm == "none":  # the hot path: one fused node for a dense kernel
+        if self.normalization.identity:  # the hot path: one fused node for a dense kernel
             return activated_linear(self.kernel, self.activation, y, p[0], p[1])
         return self.activation(self.preactivation(y, p))
 
@@ -116,16 +112,13 @@ class Dynamics(nn.Module):
         Exact (diag(σ') K) without normalization; by autograd per example with instance
         normalization; batch normalization couples the examples and has no per-example J.
         """
-        if self.norm != "none":
+        if not self.normalization.identity:
             return self._autograd_jacobian(y, p)
         slope = self.activation.derivative(self.preactivation(y, p)).flatten(1)
         return slope.unsqueeze(-1) * self.kernel.matrix(p[0], tuple(y.shape[2:]))
 
     def _autograd_jacobian(self, y: torch.Tensor, p: StageParameters) -> torch.Tensor:
-        if self.norm == "batch":
-            raise ResodeError(
-                "batch normalization couples the examples: no per-example Jacobian to analyse"
-            )
+        require_per_example(self, "Jacobian")
 
         def one(row: torch.Tensor) -> torch.Tensor:
             return self(row.unsqueeze(0), p).flatten()
@@ -134,7 +127,7 @@ class Dynamics(nn.Module):
         return flat.reshape(y.shape[0], -1, y[0].numel())
 
     def extra_repr(self) -> str:
-        norm = f", norm={self.norm}" if self.norm != "none" else ""
+        norm = "" if self.normalization.identity else f", norm={self.normalization.name}"
         return f"{self.kernel.describe()}, activation={self.activation.name}{norm}"
 
 
@@ -167,7 +160,7 @@ class ParabolicDynamics(Dynamics):
         return self.kernel.apply_transpose(self.activation(self.preactivation(y, p)), p[2])
 
     def jacobian(self, y: torch.Tensor, p: StageParameters) -> torch.Tensor:
-        if self.norm != "none":
+        if not self.normalization.identity:
             return self._autograd_jacobian(y, p)
         slope = self.activation.derivative(self.preactivation(y, p)).flatten(1)
         matrix = self.kernel.matrix(p[0], tuple(y.shape[2:]))
@@ -220,7 +213,7 @@ class HamiltonianDynamics(SplitDynamics):
         return self.kernel.apply_transpose(y, p[0]) + bias
 
     def jacobian(self, state: torch.Tensor, p: StageParameters) -> torch.Tensor:
-        if self.norm != "none":
+        if not self.normalization.identity:
             return self._autograd_jacobian(state, p)
         y, z = self.split_state(state)
         matrix = self.kernel.matrix(p[0], tuple(y.shape[2:]))
@@ -248,7 +241,7 @@ class SecondOrderDynamics(SplitDynamics):
         return self.kernel.apply_transpose(self.activation(self.preactivation(y, p)), p[2])
 
     def jacobian(self, state: torch.Tensor, p: StageParameters) -> torch.Tensor:
-        if self.norm != "none":
+        if not self.normalization.identity:
             return self._autograd_jacobian(state, p)
         y, _ = self.split_state(state)
         slope = self.activation.derivative(self.preactivation(y, p)).flatten(1)
@@ -300,13 +293,13 @@ class DiffusionReactionDynamics(Dynamics, ImplicitField):
 
     def reaction_jacobian(self, y: torch.Tensor, p: StageParameters) -> torch.Tensor:
         """diag(σ') K, the Jacobian of the explicit part, shape (batch, n, n)."""
-        if self.norm == "none":
+        if self.normalization.identity:
             return super().jacobian(y, p)
         return self._autograd_jacobian(y, p) + self.diffusion_matrix(y, p)
 
     def jacobian(self, y: torch.Tensor, p: StageParameters) -> torch.Tensor:
         """J = −L + diag(σ') K, shape (batch, n, n)."""
-        if self.norm != "none":
+        if not self.normalization.identity:
             return self._autograd_jacobian(y, p)
         return super().jacobian(y, p) - self.diffusion_matrix(y, p)
 

@@ -11,7 +11,8 @@ plus ``memory``, how backpropagation gets through the steps. :class:`~resode.ODE
 :class:`~resode.ResNet`, :class:`~resode.ConvResNet`, :class:`~resode.training.TrainConfig`
 and the CLI's flags all read this one declaration: a field's default, its help text, its
 allowed values and the dynamics it applies to are stated here once. Adding an option to a
-dynamics means a field here, its use in the dynamics, and its line in ``TrainConfig``.
+dynamics means a field here, its use in the dynamics, and its one ``block_setting`` line in
+``TrainConfig`` (placed where its flag and config key belong; a test names it when missing).
 """
 
 from __future__ import annotations
@@ -26,14 +27,14 @@ from ..errors import (
     check_nonnegative,
     check_odd,
     check_positive,
-    check_settings,
-    setting,
 )
 from ..integrators import INTEGRATORS, get_integrator, ode_integrators_for
 from ..memory import MEMORY_MODES, check_memory
+from ..settings import check_settings, setting
 from .activations import ACTIVATIONS
-from .dynamics import DYNAMICS, NORMS, Dynamics
+from .dynamics import DYNAMICS, Dynamics
 from .kernels import KERNELS
+from .normalization import NORMALIZATIONS
 from .timegrid import INTERPOLATIONS
 
 
@@ -66,7 +67,7 @@ class BlockSpec:
         3, "odd side of the convolution kernels", check=check_odd, label="kernel size"
     )
     norm: str = setting(
-        "none", "normalization inside the dynamics", choices=NORMS, label="normalization"
+        "none", "normalization inside the dynamics", choices=NORMALIZATIONS, label="normalization"
     )
     memory: str = setting(
         "store", "what backpropagation keeps", choices=MEMORY_MODES, label="memory mode"
@@ -74,8 +75,9 @@ class BlockSpec:
 
     def __post_init__(self) -> None:
         check_settings(self)
-        for name in ("T", "gamma"):  # numbers as floats, so equal specs compare equal
-            object.__setattr__(self, name, float(getattr(self, name)))
+        for item in fields(self):  # numbers as floats, so equal specs compare equal
+            if item.type == "float":
+                object.__setattr__(self, item.name, float(getattr(self, item.name)))
         check_pairing(self.dynamics, self.integrator)
         check_memory(self.memory, get_integrator(self.integrator))
         for item in fields(self):

@@ -30,10 +30,9 @@ from ..errors import (
     check_int,
     check_nonnegative,
     check_positive,
-    check_settings,
-    setting,
 )
 from ..model.spec import BlockSpec, block_setting
+from ..settings import check_settings, setting
 from ..tasks import TASKS
 
 NETWORKS = {"ode": None, "resnet": "euler", "plain": "plain"}

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import ResodeError, check_choice
+from ...model.normalization import make_normalization
 from ..config import NETWORKS, TrainConfig
 from ..config_file import read_config_file, read_toml, settings_of
 
@@ -58,7 +59,7 @@ class Recipe:
         ]
         if config.kernel_size != 3:
             parts.append(f"kernel {config.kernel_size}")
-        if config.norm != "none":
+        if not make_normalization(config.norm).identity:
             parts.append(f"{config.norm} norm")
         if config.memory != "store":
             parts.append(f"memory {config.memory}")
