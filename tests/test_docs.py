@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,50 @@ from resode.cli.reference import cli_reference
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS_PACKAGES = ("mkdocs", "material", "mkdocstrings", "mkdocs_gen_files", "mkdocs_jupyter")
+GENERATED_PAGES = ("benchmarks.md", "reference/cli.md")  # written by docs/scripts/gen_pages.py
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def _relative_links(markdown: str) -> list[str]:
+    """The link targets of a Markdown text that point into the repository (no URL, no anchor
+    of the same page), without their anchors; code fences skipped."""
+    prose = re.sub(r"^```.*?^```", "", markdown, flags=re.S | re.M)
+    targets = (target.split("#")[0] for target in LINK.findall(prose))
+    return [target for target in targets if target and "://" not in target]
+
+
+def _nav_pages() -> set[str]:
+    nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8").split("\nnav:", 1)[1]
+    nav = nav.split("\n\n", 1)[0]
+    return set(re.findall(r"(?:- |: )([\w./-]+\.(?:md|py))\s*$", nav, flags=re.M))
+
+
+def test_readme_links_into_the_site_resolve():
+    """The README is the front door: its links point at pages that exist, so they work on
+    GitHub, and the details live on those pages."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    links = _relative_links(readme)
+    assert any(link.startswith("docs/guide/") for link in links)
+    missing = [link for link in links if not (ROOT / link).exists()]
+    assert not missing, missing
+    assert "## Benchmarks and measured results" in readme  # the site's benchmarks page
+
+
+def test_every_page_is_in_the_nav_and_its_links_resolve():
+    docs = ROOT / "docs"
+    pages = {
+        page.relative_to(docs).as_posix()
+        for page in docs.rglob("*.md")
+        if "scripts" not in page.relative_to(docs).parts
+    }
+    nav = _nav_pages()
+    assert pages - nav == set(), sorted(pages - nav)
+    assert {page for page in nav if page.endswith(".md")} - pages == set(GENERATED_PAGES)
+    for page in sorted(pages):
+        folder = (docs / page).parent
+        for link in _relative_links((docs / page).read_text(encoding="utf-8")):
+            target = (folder / link).resolve().relative_to(docs.resolve()).as_posix()
+            assert (docs / target).exists() or target in GENERATED_PAGES, (page, link)
 
 
 def _option_strings(parser: argparse.ArgumentParser) -> set[str]:
@@ -97,8 +142,11 @@ def test_strict_build(tmp_path: Path):
     assert "benchmarks/guard_overhead.py" in benchmarks  # a line of the README's section
     api = (site / "reference" / "api" / "index.html").read_text(encoding="utf-8")
     assert "resode.ODEBlock" in api and "max_stable_step" in api
+    assert 'href="../guide/depth/"' in benchmarks  # the README's links, relative to the site
     for notebook in sorted((ROOT / "docs" / "notebooks").glob("*.py")):
         assert (site / "notebooks" / notebook.stem / "index.html").is_file(), notebook.name
+    for guide in sorted((ROOT / "docs" / "guide").glob("*.md")):
+        assert (site / "guide" / guide.stem / "index.html").is_file(), guide.name
 
 
 @pytest.mark.parametrize(

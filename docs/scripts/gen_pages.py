@@ -1,7 +1,9 @@
 """Pages generated when the site is built (mkdocs-gen-files), so they cannot drift:
 
 - ``reference/cli.md`` from the parser of the ``resode`` command;
-- ``benchmarks.md`` from the section "Benchmarks and measured results" of README.md.
+- ``benchmarks.md`` from the section "Benchmarks and measured results" of README.md (the
+  README keeps the table of results with the commands that reproduce them; its links into
+  ``docs/`` are made relative to the site).
 """
 
 from __future__ import annotations
@@ -35,6 +37,12 @@ def readme_section(text: str, title: str) -> str:
     return "\n".join(body).strip() + "\n"
 
 
+def site_links(markdown: str) -> str:
+    """The README links into the site relative to the repository (``docs/guide/depth.md``);
+    on the site they are relative to the docs folder (``guide/depth.md``)."""
+    return markdown.replace("](docs/", "](")
+
+
 with mkdocs_gen_files.open("reference/cli.md", "w") as page:
     page.write(cli_reference())
 
@@ -44,6 +52,10 @@ with mkdocs_gen_files.open("benchmarks.md", "w") as page:
         f"# {BENCHMARKS}\n\n"
         "!!! note\n"
         '    This page is the README\'s section "Benchmarks and measured results", included '
-        "when the site is built. The sections it refers to (memory modes, depth transfer, "
-        "IMEX, multilevel training) are in the README of the repository.\n\n" + section
+        "when the site is built. What each measurement means is on the pages it links to: "
+        "[memory modes](concepts.md#memory-modes-how-the-gradient-gets-through-n-steps), "
+        "[depth transfer and multilevel training](guide/depth.md), "
+        "[IMEX](guide/stability.md#stiff-dynamics-and-the-semi-implicit-imex-step), "
+        "[recipes](guide/recipes.md) and [the lecture's experiments](guide/experiments.md)."
+        "\n\n" + site_links(section)
     )
