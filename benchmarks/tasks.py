@@ -16,7 +16,7 @@ comparisons. Entries (all on CPU, seed 0):
     diabetes          dense, regression                 R² next to a ridge baseline (same split)
     mnist, fashion-mnist, cifar10, cifar100,            only when named: they read files
     cifar10-hamiltonian, -antisymmetric, -parabolic     (the paper recipes: GPU runs)
-                                                        ($RESODE_DATA_DIR, see the README)
+                                                        ($RESODE_DATA_DIR, see docs/guide/data.md)
 
     python benchmarks/tasks.py [NAME ...] [--json FILE]
 """

@@ -80,6 +80,7 @@ def _say_what_the_data_is(config: TrainConfig) -> None:
 def _resumed_run(args: argparse.Namespace, given: dict) -> tuple[TrainConfig, Path]:
     """The config and directory of ``--resume DIR``: the stored run with the flags given
     (more epochs, runtime settings); any other change is one line naming the field."""
+    from ..runs.load import require_run
     from ..training.state import extended_config, read_config
 
     if args.config is not None or args.recipe is not None:
@@ -88,6 +89,7 @@ def _resumed_run(args: argparse.Namespace, given: dict) -> tuple[TrainConfig, Pa
         )
     if args.out is not None and args.out != args.resume:
         raise ResodeError("use either --out (new run) or --resume DIR (continue DIR), not both")
+    require_run(args.resume)
     try:
         return extended_config(read_config(args.resume), given), args.resume
     except RunDirectoryError:

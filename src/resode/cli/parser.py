@@ -81,7 +81,7 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
         )
 
 
-COMPILE_HELP = "run the network through torch.compile (pays on GPU; see the README)"
+COMPILE_HELP = "run the network through torch.compile (pays on GPU; see the training guide)"
 DATA_DIR_HELP = "folder of a standard set's files (mnist, cifar10, …) if moved since training"
 
 

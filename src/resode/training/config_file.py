@@ -20,6 +20,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
+from ..data.files import parse_source
 from ..errors import ResodeError
 from ..storage import atomic_write
 from .config import TrainConfig
@@ -93,5 +94,15 @@ def settings_of(document: dict[str, Any], source: str) -> dict[str, Any]:
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
-    """The settings in the TOML configuration file ``path`` (checked by name, not yet by value)."""
-    return settings_of(read_toml(path), str(path))
+    """The settings in the TOML configuration file ``path`` (checked by name, not yet by
+    value). Paths in it (``data = "csv:tables/x.csv"``, ``data_dir``) are relative to the
+    file's folder and made absolute, so the run finds its data from any working directory."""
+    settings = settings_of(read_toml(path), str(path))
+    folder = Path(path).expanduser().resolve().parent
+    data = settings.get("data")
+    if isinstance(data, str) and parse_source(data) is not None:
+        form, where = parse_source(data)
+        settings["data"] = f"{form}:{(folder / where).resolve()}"
+    if isinstance(settings.get("data_dir"), str):
+        settings["data_dir"] = str((folder / Path(settings["data_dir"]).expanduser()).resolve())
+    return settings
