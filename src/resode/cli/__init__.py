@@ -9,9 +9,9 @@ Bad input ends with one line ``resode: error: …`` and exit code 2; a diverged 
 checkpoint in place; a run stopped by SIGTERM or SIGUSR1 writes a checkpoint after the batch
 in progress (or between two steps of a batch, which is then dropped) and ends with exit code
 75 and the command that resumes it; a second SIGTERM stops it at once (exit code 143), the
-last checkpoint staying good; an interrupted command (SIGINT, Ctrl-C) ends with exit code 130,
-also after a checkpoint being written has been completed. A second ``resode train`` on a run directory in use is
-refused (exit code 2, naming the process that holds it).
+last checkpoint staying good; an interrupted command (SIGINT, Ctrl-C) ends with exit code 130
+(a checkpoint being written is completed first). A second ``resode train`` on a run directory
+in use is refused (exit code 2, naming the process that holds it).
 """
 
 from __future__ import annotations
