@@ -132,7 +132,7 @@ def test_evaluate_rejects_missing_and_corrupt_runs(tmp_path, capsys):
     assert err.startswith("resode: error: corrupt tensor file") and "\n" not in err
     (tmp_path / "run" / "config.json").unlink()
     assert main(["evaluate", str(tmp_path / "run")]) == 2
-    assert "missing file" in capsys.readouterr().err
+    assert "holds no resode run (no config.json)" in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path / "run"), "--steps", "0"]) == 2
 
 

@@ -21,7 +21,8 @@ import torch
 
 import resode
 from resode.analysis import advice_for, amplification, max_stable_step, trajectory_spectra
-from resode.training import TrainConfig, load_run, train
+from resode.runs import load_run
+from resode.training import TrainConfig, train
 
 torch.manual_seed(0)
 torch.set_num_threads(1)   # the tensors here are tiny: one thread beats handing work around

@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from resode.experiments.paths import linear_separability
-from resode.training import TrainConfig, evaluate_run, load_run, train
+from resode.runs import evaluate_run, load_run
+from resode.training import TrainConfig, train
 
 torch.set_num_threads(1)   # the tensors here are tiny: one thread beats handing work around
 

@@ -21,7 +21,8 @@ import torch
 
 from resode.analysis import amplification, stability_report, trajectory_spectra
 from resode.analysis.diagnosis import units
-from resode.training import TrainConfig, load_run, train
+from resode.runs import load_run
+from resode.training import TrainConfig, train
 
 torch.set_num_threads(1)   # the tensors here are tiny: one thread beats handing work around
 

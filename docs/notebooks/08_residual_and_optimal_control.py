@@ -29,7 +29,8 @@ from resode.analysis.depth import depth_gradients
 from resode.analysis.landscape import plane
 from resode.data import load_dataset
 from resode.memory import saved_activation_bytes
-from resode.training import TrainConfig, load_run, train
+from resode.runs import load_run
+from resode.training import TrainConfig, train
 
 torch.set_num_threads(1)   # the tensors here are tiny: one thread beats handing work around
 
