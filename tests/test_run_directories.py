@@ -287,36 +287,37 @@ def _wait_for(path: Path, process: subprocess.Popen, seconds: float = 120) -> No
         time.sleep(0.05)
 
 
-def test_a_signal_stops_a_very_deep_batch_between_two_steps(tmp_path):
+def _deep_run_signalled(tmp_path: Path, *args: str, signals: int = 1) -> tuple[int, str]:
+    """Start a run of 200 000 steps, send SIGTERM ``signals`` times (1 s apart) inside its
+    first batch (one forward pass takes many seconds); (exit code, stderr), checking that it
+    ended soon after the last signal."""
     out = tmp_path / "deep"
     process = _start(tmp_path, "--steps", "200000", "--width", "2", "--epochs", "1",
-                     "--integrator", "euler", "--out", str(out))  # fmt: skip
+                     "--integrator", "euler", "--out", str(out), *args)  # fmt: skip
     _wait_for(out / "config.json", process)
-    time.sleep(1.0)  # inside the first batch (one forward pass takes many seconds)
-    sent = time.monotonic()
-    process.send_signal(signal.SIGTERM)
+    for _ in range(signals):
+        time.sleep(1.0)
+        assert process.poll() is None  # an earlier signal waits for the batch
+        sent = time.monotonic()
+        process.send_signal(signal.SIGTERM)
     _, error = process.communicate(timeout=60)
-    assert process.returncode == 75, error
     assert time.monotonic() - sent < 15
+    return process.returncode, error
+
+
+def test_a_signal_stops_a_very_deep_batch_between_two_steps(tmp_path):
+    code, error = _deep_run_signalled(tmp_path)
+    out = tmp_path / "deep"
+    assert code == 75, error
     assert "after batch 0" in error
     _, state = read_tensors(out / "checkpoint.safetensors")
     assert state["step"] == 0 and state["position"]["batch"] == 0
 
 
 def test_a_second_sigterm_ends_a_batch_that_cannot_be_cut(tmp_path):
-    out = tmp_path / "deep"  # VarPro steps change the head midway: its batches run whole
-    process = _start(tmp_path, "--steps", "200000", "--width", "2", "--epochs", "1",
-                     "--integrator", "euler", "--varpro", "--out", str(out))  # fmt: skip
-    _wait_for(out / "config.json", process)
-    time.sleep(1.0)
-    process.send_signal(signal.SIGTERM)
-    time.sleep(1.0)
-    assert process.poll() is None  # the first waits for the batch
-    sent = time.monotonic()
-    process.send_signal(signal.SIGTERM)
-    _, error = process.communicate(timeout=60)
-    assert process.returncode == 143, error
-    assert time.monotonic() - sent < 15
+    # VarPro steps change the head midway: its batches run whole
+    code, error = _deep_run_signalled(tmp_path, "--varpro", signals=2)
+    assert code == 143, error
     assert "stopped at once by a second SIGTERM" in error
 
 
