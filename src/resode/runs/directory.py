@@ -54,6 +54,7 @@ def _bookkeeping(entry: Path) -> bool:
 
 def leftover(out: Path, kind: str) -> Path:
     """The staging (``resode-new``) or old (``resode-old``) folder beside run directory ``out``."""
+    out = out.absolute()
     return out.parent / f".{out.name}.{kind}"
 
 
@@ -124,7 +125,7 @@ class NewRun:
     def __init__(self, out: Path, force: bool = False) -> None:
         recover(out)
         check_new_run_folder(out, force)
-        self.out = out
+        out = self.out = out.absolute()  # the folder is swapped: even --out . stays right
         self.replace = holds_run(out)
         self.folder = leftover(out, _STAGING) if self.replace else out
         self.lock = RunLock(out)
