@@ -67,7 +67,8 @@ def analyze_run(run: str | Path, out: str | Path | None = None, samples: int = 5
             affordable = min(len(y), MATRIX_FREE_EXAMPLES)
             spectra = iterative_spectra(block, y[:affordable])
         reports.append(stability_report(block, y[:affordable], spectra, dense=dense))
-        plot_spectrum(spectra.eigenvalues, spectra.h, block.integrator, out / spectrum_figure(index))
+        figure = out / spectrum_figure(index)
+        plot_spectrum(spectra.eigenvalues, spectra.h, block.integrator, figure)
         if index + 1 < len(blocks):
             with torch.no_grad():
                 y = model.connectors[index](block(y))

@@ -192,7 +192,8 @@ def _renameat2(a: Path, b: Path) -> bool:
         function = ctypes.CDLL(None, use_errno=True).renameat2
     except (AttributeError, OSError):
         return False
-    function.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
+    text, number = ctypes.c_char_p, ctypes.c_int
+    function.argtypes = (number, text, number, text, ctypes.c_uint)
     result = function(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
     return result == 0
 

@@ -147,7 +147,7 @@ def _read_csv(path: Path, features: tuple[str, ...]) -> np.ndarray:
                 raise ResodeError(
                     f"{path} lacks the feature column(s) {', '.join(missing)} the run was "
                     f"trained on (its columns: {', '.join(header)})"
-                )
+                ) from None
             columns = [header.index(name) for name in features]
     if not lines:
         raise ResodeError(f"{path} holds no rows")
