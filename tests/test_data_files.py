@@ -196,10 +196,17 @@ BAD = {
     "missing file": (["--data", "csv:{d}/absent.csv", "--target", "k"], "does not exist"),
     "unknown column": (["--data", "csv:{d}/ok.csv", "--target", "z"], "has no column 'z'"),
     "no target": (["--data", "csv:{d}/ok.csv"], "needs --target COLUMN; columns: a, b, label"),
-    "non-numeric": (["--data", "csv:{d}/text.csv", "--target", "label"], "'name' is not numeric"),
-    "nan and inf": (
-        ["--data", "csv:{d}/nan.csv", "--target", "k"],
-        "holds 6 missing or non-finite value(s) (NaN/inf), the first at row 2, column 'b'",
+    "unknown id column": (
+        ["--data", "csv:{d}/text.csv", "--target", "label", "--id-column", "Name"],
+        "--id-column 'Name' is not a column of the table; did you mean 'name'?",
+    ),
+    "target dropped": (
+        ["--data", "csv:{d}/ok.csv", "--target", "label", "--drop-columns", "label"],
+        "--drop-columns 'label' is the target; name a feature column",
+    ),
+    "nothing to learn from": (
+        ["--data", "csv:{d}/text.csv", "--target", "label", "--drop-columns", "a,name"],
+        "no column is left to learn from",
     ),
     "nan in npz y": (["--data", "npz:{d}/nany.npz"], "array y holds 1 missing or non-finite"),
     "npz without x": (
@@ -215,7 +222,7 @@ BAD = {
         ["--data", "csv:{d}/ok.csv", "--target", "label", "--task", "regression"],
         "cannot be a regression target",
     ),
-    "target elsewhere": (["--data", "peaks", "--target", "y"], "--target applies to --data csv"),
+    "target elsewhere": (["--data", "peaks", "--target", "y"], "--target applies to a table"),
 }
 
 

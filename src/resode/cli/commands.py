@@ -48,7 +48,7 @@ def _run_predict(args: argparse.Namespace) -> int:
 
     path = predict_run(
         args.run, args.input, args.out, steps=args.steps, compile=args.compile,
-        data_dir=args.data_dir,
+        data_dir=args.data_dir, say=lambda note: print(f"note: {note}"),
     )  # fmt: skip
     print(f"wrote {path}")
     return 0
@@ -70,11 +70,20 @@ def _default_out(data: str) -> Path:
 
 
 def _say_what_the_data_is(config: TrainConfig) -> None:
-    """For a user's own data: one line on its kind, task (and why) and splits."""
-    from ..data.sources import describe_source
+    """For a user's own data: one line on its kind, task (and why) and splits, what was left
+    out while reading, and for a table how each column enters the network."""
+    from ..data.sources import describe_source, table_encoding
 
-    if parse_source(config.data) is not None and os.environ.get("RANK", "0") == "0":
-        print(describe_source(config.data, **config.source_options()).summary)
+    if parse_source(config.data) is None or os.environ.get("RANK", "0") != "0":
+        return
+    options = config.source_options()
+    data = describe_source(config.data, **options)
+    encoding = table_encoding(config.data, config.seed, **options) if data.is_table else None
+    print(data.summary)
+    for note in data.notes:
+        print(note)
+    if encoding is not None:
+        print(encoding.describe())
 
 
 def _resumed_run(args: argparse.Namespace, given: dict) -> tuple[TrainConfig, Path]:

@@ -41,6 +41,13 @@ def _int_or_list(text: str) -> int | list[int]:
     return values[0] if len(values) == 1 and "," not in text else values
 
 
+def _name_list(text: str) -> list[str]:
+    values = [part.strip() for part in text.split(",") if part.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError("expected column names separated by commas")
+    return values
+
+
 ARGUMENT_TYPES = {
     "str": str,
     "str | None": str,
@@ -49,6 +56,7 @@ ARGUMENT_TYPES = {
     "float": float,
     "float | None": float,
     "list[int] | None": _int_list,
+    "list[str] | None": _name_list,
     "int | list[int]": _int_or_list,
 }
 """argparse type of a config field, by its annotation."""

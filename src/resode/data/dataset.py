@@ -70,7 +70,8 @@ class Dataset:
     ``class_names`` names the labels in order (empty: unnamed, or regression);
     ``preprocessing`` records how the inputs were standardized, for a user's data and the
     standard image sets (mnist, cifar10, …), so prediction can do the same to new inputs
-    (None: generated and bundled data, used as they are made).
+    (None: generated and bundled data, used as they are made). ``rows`` labels the examples
+    of a table: {"name": the id column or "row", "train": labels, "val": …, "test": …}.
     """
 
     name: str
@@ -86,6 +87,7 @@ class Dataset:
     target_scale: tuple[float, float] | None = None
     class_names: tuple[str, ...] = ()
     preprocessing: dict | None = None
+    rows: dict | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:

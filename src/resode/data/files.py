@@ -1,8 +1,10 @@
-"""Readers of a user's own data: ``csv:PATH``, ``npz:PATH`` and ``folder:PATH``.
+"""Readers of a user's own data: ``csv:PATH`` (also TSV), ``parquet:PATH``, ``npz:PATH`` and
+``folder:PATH``.
 
-Each reader returns a :class:`Table` of raw arrays — features x as float64 and targets y as
-they were stored (numbers or text) — and checks what it can see on its own: the file exists,
-the column is known, every feature is a finite number, every image has the same size.
+Each reader returns a :class:`Table` of raw examples — features x as float64 (a table file:
+its columns as a pandas DataFrame, encoded later by :mod:`.tables`) and targets y as they were
+stored (numbers or text) — and checks what it can see on its own: the file exists, the column
+is known, every image has the same size.
 Fixed splits are found next to the named path: ``data_train.csv``, ``data_val.csv`` and
 ``data_test.csv`` for ``csv:data.csv`` (the same for NPZ), or subfolders ``train/``, ``val/``
 and ``test/`` of an image folder (the validation split may be left out).
@@ -10,16 +12,17 @@ and ``test/`` of an image folder (the validation split may be left out).
 
 from __future__ import annotations
 
-import csv
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ResodeError
 
-FORMATS = ("csv", "npz", "folder")
+FORMATS = ("csv", "parquet", "npz", "folder")
+TABLE_FORMATS = ("csv", "parquet")
+TAB_SUFFIXES = (".tsv", ".tab")
 SPLIT_NAMES = ("train", "val", "test")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
@@ -29,13 +32,24 @@ GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 class Table:
     """Raw examples of one file: x (count, …) float64, y (count, …) numbers or text.
 
-    ``features`` names the columns of x (CSV only); ``origin`` says where the data came from.
+    A table file (CSV, TSV, Parquet) has no x yet but its feature columns as a DataFrame
+    ``frame`` (named by ``features``), encoded once the training rows are known
+    (:mod:`.tables`), and ``rows``, each example's row number in the file. ``origin`` says
+    where the data came from; ``notes`` what was left out while reading.
     """
 
-    x: np.ndarray
+    x: np.ndarray | None
     y: np.ndarray
     origin: str
     features: tuple[str, ...] = ()
+    frame: object = None
+    rows: np.ndarray | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        """The number of examples."""
+        return len(self.y)
 
 
 def parse_source(name: str) -> tuple[str, Path] | None:
@@ -100,71 +114,95 @@ def check_finite(values: np.ndarray, what: str, where=None) -> None:
         )
 
 
-def _number(text: str) -> float:
-    text = text.strip()
-    return float("nan") if text == "" else float(text)
+def _pandas():
+    import pandas
+
+    return pandas
 
 
-def _parse_column(rows: list[list[str]], index: int, name: str, origin: str) -> np.ndarray:
-    """Column ``index`` as float64; a cell that is not a number is an error naming it."""
-    values = np.empty(len(rows))
-    for row_number, row in enumerate(rows):
-        try:
-            values[row_number] = _number(row[index])
-        except ValueError:
-            raise ResodeError(
-                f"{origin}: feature column {name!r} is not numeric (row {row_number + 2}: "
-                f"{row[index]!r}); remove the column or make it the --target"
-            ) from None
-    return values
-
-
-def _target_column(rows: list[list[str]], index: int) -> np.ndarray:
-    """The target column: int64 if every cell is an integer, float64 if a number, else text."""
-    cells = [row[index].strip() for row in rows]
-    for kind in (int, float):
-        try:
-            return np.array([kind(cell) for cell in cells])
-        except ValueError:
-            continue
-    return np.array(cells, dtype=str)
-
-
-def _csv_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+def read_frame(path: Path) -> object:
+    """A CSV/TSV (``.tsv``, ``.tab``: tab-separated) or Parquet file as a pandas DataFrame,
+    types inferred per column; empty cells, ``NA``, ``NaN``, ``null`` and ``?`` are gaps."""
+    pandas = _pandas()
     try:
-        with open(path, newline="") as handle:
-            rows = [row for row in csv.reader(handle) if row]
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise ResodeError(f"cannot read {path}: {error}") from None
-    if len(rows) < 2:
-        raise ResodeError(f"{path} has no data rows below a header: that split would be empty")
-    header = [name.strip() for name in rows[0]]
-    for number, row in enumerate(rows[1:], start=2):
-        if len(row) != len(header):
-            raise ResodeError(
-                f"{path}: row {number} has {len(row)} fields, the header {len(header)}"
-            )
-    return header, rows[1:]
+        if path.suffix.lower() == ".parquet":
+            try:
+                frame = pandas.read_parquet(path)
+            except ImportError:
+                raise ResodeError(
+                    "reading Parquet needs pyarrow: pip install 'resode[tables]'"
+                ) from None
+        else:
+            sep = "\t" if path.suffix.lower() in TAB_SUFFIXES else ","
+            frame = pandas.read_csv(path, sep=sep, na_values=["?"], skipinitialspace=True)
+    except ResodeError:
+        raise
+    except pandas.errors.EmptyDataError:
+        raise ResodeError(f"{path} is empty: it needs a header row and data rows") from None
+    except (OSError, ValueError, UnicodeDecodeError, pandas.errors.ParserError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ResodeError(f"cannot read {path} as a table: {first}") from None
+    frame.columns = [str(name).strip() for name in frame.columns]
+    duplicated = sorted({n for n in frame.columns if list(frame.columns).count(n) > 1})
+    if duplicated:
+        raise ResodeError(f"{path} has two columns named {', '.join(map(repr, duplicated))}")
+    return frame
 
 
-def read_csv(path: Path, target: str | None) -> Table:
-    """A CSV file with a header row: column ``target`` is y, every other column a feature."""
-    header, rows = _csv_rows(path)
+def nearest_name(name: str, names) -> str:
+    """\"; did you mean 'X'?\" for the name in ``names`` closest to ``name``, or ""."""
+    import difflib
+
+    lowered = {n.lower(): n for n in names}
+    close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
+    return f"; did you mean {lowered[close[0]]!r}?" if close else ""
+
+
+def _target_values(values, had_gaps: bool) -> np.ndarray:
+    """The target column: int64 if every cell is an integer, float64 if a number (an integer
+    column that held gaps included), else text."""
+    pandas = _pandas()
+    if pandas.api.types.is_bool_dtype(values.dtype):
+        return np.array([str(v) for v in values], dtype=str)
+    if pandas.api.types.is_numeric_dtype(values.dtype):
+        numbers = values.to_numpy(dtype=float)
+        if pandas.api.types.is_integer_dtype(values.dtype) or had_gaps:
+            if np.all(numbers == np.round(numbers)):
+                return numbers.astype(np.int64)
+        return numbers
+    return np.array([str(v).strip() for v in values], dtype=str)
+
+
+def read_csv(path: Path, target: str | None, drop_missing: bool = False) -> Table:
+    """A table file with a header row (CSV, TSV, Parquet): column ``target`` is y, the other
+    columns stay a DataFrame (``Table.frame``) to be encoded by :mod:`.tables`. Rows whose
+    target is a gap are left out (and with ``drop_missing`` rows with any gap), noted in
+    ``Table.notes``; ``Table.rows`` keeps the source row number (1 = first data row)."""
+    frame = read_frame(path)
+    columns = list(frame.columns)
     if target is None:
-        raise ResodeError(f"--data csv:PATH needs --target COLUMN; columns: {', '.join(header)}")
-    if target not in header:
-        raise ResodeError(f"{path} has no column {target!r}; columns: {', '.join(header)}")
-    index = header.index(target)
-    features = [name for i, name in enumerate(header) if i != index]
-    if not features:
+        raise ResodeError(f"--data csv:PATH needs --target COLUMN; columns: {', '.join(columns)}")
+    if target not in columns:
+        raise ResodeError(
+            f"{path} has no column {target!r}{nearest_name(target, columns)} columns: "
+            f"{', '.join(columns)}"
+        )
+    if len(columns) < 2:
         raise ResodeError(f"{path} has no feature column besides the target {target!r}")
-    columns = [i for i in range(len(header)) if i != index]
-    x = np.stack([_parse_column(rows, i, header[i], str(path)) for i in columns], axis=1)
-    check_finite(x, str(path), lambda at: f"row {at[0] + 2}, column {features[at[1]]!r}")
-    y = _target_column(rows, index)
-    if y.dtype.kind == "f":
-        check_finite(y, f"{path} column {target!r}", lambda at: f"row {at[0] + 2}")
-    return Table(x, y, str(path), tuple(features))
+    rows = np.arange(1, len(frame) + 1)
+    keep = ~frame[target].isna().to_numpy()
+    notes = []
+    if not keep.all():
+        notes.append(f"{path.name}: left out {int((~keep).sum())} row(s) without a target")
+    if drop_missing:
+        complete = ~frame.isna().any(axis=1).to_numpy()
+        dropped = int((keep & ~complete).sum())
+        keep &= complete
+        if dropped:
+            notes.append(f"{path.name}: --drop-missing left out {dropped} row(s) with gaps")
+    y = _target_values(frame[target][keep], had_gaps=not keep.all())
+    features = frame.drop(columns=[target])[keep].reset_index(drop=True)
+    return Table(None, y, str(path), tuple(features.columns), features, rows[keep], notes)
 
 
 def read_npz(path: Path) -> Table:
@@ -261,10 +299,10 @@ def read_folder(path: Path) -> Table:
     return Table(x, np.array(labels, dtype=str), str(path))
 
 
-def read_table(form: str, path: Path, target: str | None) -> Table:
+def read_table(form: str, path: Path, target: str | None, drop_missing: bool = False) -> Table:
     """The reader of ``form`` applied to ``path``."""
-    if form == "csv":
-        return read_csv(path, target)
+    if form in TABLE_FORMATS:
+        return read_csv(path, target, drop_missing)
     if form == "npz":
         return read_npz(path)
     return read_folder(path)

@@ -1,4 +1,5 @@
-"""A user's own data as a :class:`Dataset`: the task, the classes, the splits, the scaling.
+"""A user's own data as a :class:`Dataset`: the task, the classes, the splits, the encoding
+and the scaling.
 
 ``describe_source`` reads the files (see :mod:`resode.data.files`) and decides what they are:
 the input kind from the shape of x — (count, d) vectors, (count, c, L) signals,
@@ -6,7 +7,9 @@ the input kind from the shape of x — (count, d) vectors, (count, c, L) signals
 (count, H, W) → segmentation; text, or integers with at most ``MAX_INFERRED_CLASSES``
 distinct values → classification; other numbers → regression. ``load_source`` cuts the
 splits (the user's fixed ones, else a seeded 70/15/15 split, stratified for classification),
+encodes a table's columns as fitted on the training split (:mod:`resode.data.tables`),
 standardizes the features with μ, σ of the training split and regression targets likewise.
+Problems that make a table unusable are gathered and refused together, each with its fix.
 """
 
 from __future__ import annotations
@@ -21,8 +24,17 @@ import torch
 
 from ..errors import ResodeError
 from .dataset import Dataset, cut_splits, stratified_order
-from .files import SPLIT_NAMES, Table, parse_source, read_table, split_paths
+from .files import (
+    SPLIT_NAMES,
+    TABLE_FORMATS,
+    Table,
+    nearest_name,
+    parse_source,
+    read_table,
+    split_paths,
+)
 from .standardize import Standardization
+from .tables import TableEncoding
 
 MAX_INFERRED_CLASSES = 20
 HELD_OUT = 0.15  # share of the examples in each of val and test of a seeded split
@@ -32,7 +44,9 @@ KINDS_BY_RANK = {2: "vector", 3: "signal", 4: "image"}
 @dataclass(frozen=True)
 class UserData:
     """What a data source holds: its tables ({"all"} or {"train", "test"[, "val"]}), task,
-    input kind, class names (label order) and a one-line ``summary`` of the choice."""
+    input kind, class names (label order), a one-line ``summary`` of the choice and ``notes``
+    on what was left out while reading; ``columns``: how a table's columns are used (the
+    target, ``id_column``, ``drop_columns``)."""
 
     name: str
     tables: dict[str, Table]
@@ -40,6 +54,18 @@ class UserData:
     kind: str
     class_names: tuple[str, ...]
     summary: str
+    notes: tuple[str, ...] = ()
+    columns: dict | None = None
+
+    @property
+    def is_table(self) -> bool:
+        """Whether the examples are rows of a table file (encoded per column)."""
+        return next(iter(self.tables.values())).frame is not None
+
+    @property
+    def count(self) -> int:
+        """The number of examples over all files."""
+        return sum(table.count for table in self.tables.values())
 
 
 def _signature(paths: dict[str, Path]) -> tuple:
@@ -52,26 +78,38 @@ def _signature(paths: dict[str, Path]) -> tuple:
 
 
 @lru_cache(maxsize=4)
-def _read(form: str, paths: tuple[tuple[str, str], ...], target, signature) -> dict[str, Table]:
-    return {split: read_table(form, Path(path), target) for split, path in paths}
+def _read(form, paths: tuple[tuple[str, str], ...], target, drop_missing, signature) -> dict:
+    return {split: read_table(form, Path(path), target, drop_missing) for split, path in paths}
 
 
 def _all_y(tables: dict[str, Table]) -> np.ndarray:
     return np.concatenate([table.y for table in tables.values()])
 
 
+def _shape(table: Table) -> tuple:
+    return (len(table.features),) if table.x is None else table.x.shape[1:]
+
+
 def _check_alike(tables: dict[str, Table]) -> None:
-    """Every split has the same input shape (and CSV columns) and target shape."""
+    """Every split has the same input shape (and table columns) and target shape."""
     first = next(iter(tables.values()))
     for table in tables.values():
-        same = table.x.shape[1:] == first.x.shape[1:] and table.y.shape[1:] == first.y.shape[1:]
-        if not same or table.features != first.features:
+        if table.features != first.features and table.frame is not None:
             raise ResodeError(
-                f"{table.origin} does not match {first.origin}: inputs {table.x.shape[1:]} vs "
-                f"{first.x.shape[1:]}, targets {table.y.shape[1:]} vs {first.y.shape[1:]}"
+                f"{table.origin} does not have the columns of {first.origin}: "
+                f"{', '.join(table.features)} vs {', '.join(first.features)}"
             )
-        if len(table.x) == 0:
-            raise ResodeError(f"{table.origin} holds no examples: that split would be empty")
+        same = _shape(table) == _shape(first) and table.y.shape[1:] == first.y.shape[1:]
+        if not same:
+            raise ResodeError(
+                f"{table.origin} does not match {first.origin}: inputs {_shape(table)} vs "
+                f"{_shape(first)}, targets {table.y.shape[1:]} vs {first.y.shape[1:]}"
+            )
+        if table.count == 0:
+            why = f" ({'; '.join(table.notes)})" if table.notes else ""
+            raise ResodeError(
+                f"{table.origin} holds no examples{why}: that split would be empty"
+            )
 
 
 def _inferred_task(y: np.ndarray, x_shape: tuple, what: str) -> tuple[str, str]:
@@ -118,24 +156,74 @@ def _class_names(task: str, y: np.ndarray, what: str) -> tuple[str, ...]:
     return names
 
 
-def describe_source(name: str, target: str | None = None, task: str | None = None) -> UserData:
-    """Read data source ``name`` (``csv:``/``npz:``/``folder:`` PATH) and say what it is."""
+def _checked(problems: list[str], check, *args):
+    """``check(*args)``, with a :class:`ResodeError` added to ``problems`` (None returned)."""
+    try:
+        return check(*args)
+    except ResodeError as error:
+        problems.append(str(error))
+        return None
+
+
+def _refuse(name: str, problems: list[str]) -> None:
+    """One error listing every problem found (nothing when there is none)."""
+    if len(problems) == 1:
+        raise ResodeError(problems[0])
+    if problems:
+        listed = "\n".join(f"  - {problem}" for problem in problems)
+        raise ResodeError(f"{name} cannot be used; {len(problems)} problems:\n{listed}")
+
+
+def _column_problems(tables: dict[str, Table], columns: dict) -> list[str]:
+    """Column options that name no column of the table (or the target)."""
+    names = next(iter(tables.values())).features
+    problems = []
+    asked = [("--id-column", columns["id_column"])] if columns["id_column"] else []
+    asked += [("--drop-columns", name) for name in columns["drop_columns"] or ()]
+    for flag, name in asked:
+        if name == columns["target"]:
+            problems.append(f"{flag} {name!r} is the target; name a feature column")
+        elif name not in names:
+            problems.append(
+                f"{flag} {name!r} is not a column of the table{nearest_name(name, names)} "
+                f"columns: {', '.join(names)}"
+            )
+    return problems
+
+
+def describe_source(
+    name: str,
+    target: str | None = None,
+    task: str | None = None,
+    id_column: str | None = None,
+    drop_missing: bool = False,
+    drop_columns: list[str] | None = None,
+) -> UserData:
+    """Read data source ``name`` (``csv:``/``parquet:``/``npz:``/``folder:`` PATH) and say
+    what it is; every problem that makes it unusable is refused in one message."""
     form, path = parse_source(name)
     paths = split_paths(form, path)
     listed = tuple((split, str(p)) for split, p in paths.items())
-    tables = _read(form, listed, target, _signature(paths))
+    if form not in TABLE_FORMATS and (id_column or drop_missing or drop_columns):
+        raise ResodeError(
+            f"--id-column, --drop-missing and --drop-columns apply to tables, not {form}:PATH"
+        )
+    tables = _read(form, listed, target, drop_missing, _signature(paths))
     _check_alike(tables)
-    _split_sizes(name, tables)
+    columns = {"target": target, "id_column": id_column, "drop_columns": drop_columns}
+    problems = _column_problems(tables, columns) if form in TABLE_FORMATS else []
+    _checked(problems, _split_sizes, name, tables)
     first = next(iter(tables.values()))
-    kind = KINDS_BY_RANK[first.x.ndim]
+    kind = "vector" if first.x is None else KINDS_BY_RANK[first.x.ndim]
+    x_shape = (0, *_shape(first))
     y = _all_y(tables)
-    what = (
-        f"target {target!r}" if form == "csv" else "the folder names" if form == "folder" else "y"
-    )
-    guess, reason = _inferred_task(y, first.x.shape, what)
+    what = f"target {target!r}" if target else "the folder names" if form == "folder" else "y"
+    guess, reason = _inferred_task(y, x_shape, what)
     chosen = task or guess
-    _check_task(chosen, y, first.x.shape, what)
-    names = _class_names(chosen, y, what)
+    before = len(problems)
+    _checked(problems, _check_task, chosen, y, x_shape, what)
+    names = () if len(problems) > before else _checked(problems, _class_names, chosen, y, what)
+    _refuse(name, problems)
     how = "as asked by --task" if task else f"since {reason}"
     shown = f" ({', '.join(names[:10])}{', …' if len(names) > 10 else ''})" if names else ""
     if "all" in paths:
@@ -145,7 +233,8 @@ def describe_source(name: str, target: str | None = None, task: str | None = Non
             "fixed splits " + ", ".join(paths) + ("" if "val" in paths else " (val from train)")
         )
     summary = f"{name}: {kind} data, {chosen}{shown} {how}; {splits}"
-    return UserData(name, tables, chosen, kind, names, summary)
+    notes = tuple(note for table in tables.values() for note in table.notes)
+    return UserData(name, tables, chosen, kind, names, summary, notes, columns)
 
 
 def _split_sizes(name: str, tables: dict[str, Table]) -> tuple[int, int, int] | None:
@@ -153,7 +242,7 @@ def _split_sizes(name: str, tables: dict[str, Table]) -> tuple[int, int, int] | 
     user's train split (test 0: the user's own); None when all three splits are fixed."""
     if "val" in tables:
         return None
-    count = len(tables["all" if "all" in tables else "train"].x)
+    count = tables["all" if "all" in tables else "train"].count
     held = round(HELD_OUT * count)
     if "all" in tables and held and count > 2 * held:
         return count - 2 * held, held, held
@@ -214,19 +303,79 @@ def _scaling(data: UserData, x_train, y_train, stored: dict | None) -> tuple:
     return Standardization.fit(x_train), (float(y_train.mean()), float(y_train.std() or 1.0))
 
 
+def _origin(data: UserData, split: str) -> str:
+    """The file a split's rows come from: "all", the split's own, or "train" (val carved)."""
+    if "all" in data.tables:
+        return "all"
+    return split if split in data.tables else "train"
+
+
+def _table_splits(data: UserData, rows: dict, stored: dict | None) -> tuple:
+    """Each split's encoded features x, the encoding (fitted on the training rows, or as
+    ``stored``) and each split's row labels (id column, else source row numbers)."""
+    frames = {s: data.tables[_origin(data, s)].frame.iloc[rows[s]] for s in SPLIT_NAMES}
+    if stored is not None and "table" in stored:
+        encoding = TableEncoding.from_dict(stored["table"])
+    elif stored is not None:  # a run written before tables were encoded: clean numbers
+        encoding = TableEncoding.of_numbers(list(stored.get("features") or []))
+    else:
+        columns = data.columns or {}
+        dropped = tuple(columns.get("drop_columns") or ())
+        encoding = TableEncoding.fit(frames["train"], columns.get("id_column"), dropped)
+        if not encoding.features:
+            why = ", ".join(f"{c.name} ({c.kind})" for c in encoding.columns)
+            raise ResodeError(
+                f"{data.name}: no column is left to learn from: {why}; keep a column that "
+                "is numbers, dates, true/false or text with few values"
+            )
+    x = {s: encoding.encode(frames[s])[0] for s in SPLIT_NAMES}
+    labels = {}
+    for s in SPLIT_NAMES:
+        if encoding.id_column is not None:
+            labels[s] = np.array([str(v) for v in frames[s][encoding.id_column]])
+        else:
+            labels[s] = data.tables[_origin(data, s)].rows[rows[s]]
+    return x, encoding, {"name": encoding.id_column or "row", **labels}
+
+
+def _cut_source(data: UserData, seed: int) -> tuple[dict, dict]:
+    """{split: x} and {split: y} of the seeded cut; a table's x are row indices into its
+    file's frame (encoded once the training rows are known)."""
+    x = {
+        split: np.arange(table.count) if table.frame is not None else table.x
+        for split, table in data.tables.items()
+    }
+    y = {split: _encode(data, table.y) for split, table in data.tables.items()}
+    return _cut(data, x, y, seed)
+
+
+def table_encoding(name: str, seed: int = 0, **options) -> TableEncoding | None:
+    """The encoding a run on table ``name`` with ``seed`` fits (None for other sources)."""
+    data = describe_source(name, **options)
+    if not data.is_table:
+        return None
+    rows, _ = _cut_source(data, seed)
+    return _table_splits(data, rows, None)[1]
+
+
 def load_source(
     name: str,
     seed: int = 0,
     target: str | None = None,
     task: str | None = None,
     preprocessing: dict | None = None,
+    **columns,
 ) -> Dataset:
-    """Data source ``name`` as a Dataset, standardized with the training split's μ, σ (or with
-    ``preprocessing`` as stored in a run). ``Dataset.preprocessing`` records what was applied."""
-    data = describe_source(name, target, task)
-    x = {split: table.x for split, table in data.tables.items()}
-    y = {split: _encode(data, table.y) for split, table in data.tables.items()}
-    x, y = _cut(data, x, y, seed)
+    """Data source ``name`` as a Dataset: a table's columns encoded, the features standardized
+    with the training split's μ, σ (or as ``preprocessing`` stored in a run records them).
+    ``columns``: ``id_column``, ``drop_missing``, ``drop_columns`` of a table.
+    ``Dataset.preprocessing`` records what was applied; ``Dataset.rows`` each example's
+    label (a table's id column, or its row number in the file)."""
+    data = describe_source(name, target, task, **columns)
+    x, y = _cut_source(data, seed)
+    encoding, rows = None, None
+    if data.is_table:
+        x, encoding, rows = _table_splits(data, x, preprocessing)
     scaling, target_scale = _scaling(data, x["train"], y["train"], preprocessing)
     tensors = {}
     for split in SPLIT_NAMES:
@@ -239,9 +388,11 @@ def load_source(
         "standardization": scaling.to_dict(),
         "target_scale": None if target_scale is None else list(target_scale),
         "class_names": list(data.class_names),
-        "features": list(next(iter(data.tables.values())).features),
+        "features": encoding.features if encoding is not None else [],
     }
+    if encoding is not None:
+        record |= {"table": encoding.to_dict(), "target": target}
     return Dataset(
         name, data.task, len(data.class_names), kind=data.kind, target_scale=target_scale,
-        class_names=data.class_names, preprocessing=record, **tensors,
+        class_names=data.class_names, preprocessing=record, rows=rows, **tensors,
     )  # fmt: skip

@@ -2,10 +2,12 @@
 for a run on images an image file (PNG, JPEG) or a folder of them.
 
 Inputs from a file are in the units of the training data: a run trained on a user's own
-data or on a standard image set (mnist, cifar10, …) standardizes them as training did, and a
-CSV with a header row naming the training file's feature columns has those columns picked by
-name (others, such as the target, left). Images are read as pixel / 255 (gray: 1 channel,
-colour: 3; a gray image for a colour run is repeated thrice) and must have the run's size;
+data or on a standard image set (mnist, cifar10, …) standardizes them as training did. A run
+on a table reads a table (CSV, TSV, Parquet) by column names only — a missing or renamed
+feature column is refused, naming it; other columns are ignored — and encodes it as training
+did (:mod:`resode.data.tables`: gaps, categories, dates). Images are read as pixel / 255
+(gray: 1 channel, colour: 3; a gray image for a colour run is repeated thrice) and must have
+the run's size;
 the output then names each image's file (its path below the folder) in a ``file`` column.
 
 Classification writes the class name and one probability per class; regression the values
@@ -22,8 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.files import IMAGE_SUFFIXES, check_inside, read_image
+from ..data.files import IMAGE_SUFFIXES, check_inside, nearest_name, read_frame, read_image
 from ..data.standardize import Standardization
+from ..data.tables import TableEncoding
 from ..errors import ResodeError
 from ..model.inference import in_chunks
 from ..storage import atomic_write
@@ -31,27 +34,99 @@ from ..training.factory import compile_network
 from .layout import PREDICTIONS
 from .load import load_run
 
+TABLE_SUFFIXES = (".csv", ".tsv", ".tab", ".parquet")
 
-def read_inputs(source: str, expected: tuple[int, ...], dataset) -> torch.Tensor:
-    """``test`` (the run's test split), an NPZ file with array ``x`` or a CSV of numbers."""
+
+def read_inputs(
+    source: str, expected: tuple[int, ...], dataset, say=None
+) -> tuple[torch.Tensor, dict]:
+    """The inputs of ``source`` — ``test`` (the run's test split), an NPZ file with array
+    ``x``, a table file (CSV, TSV, Parquet) — and the columns written beside the predictions
+    (row labels, true targets). A run on a table reads a table by column names only;
+    ``say(note)`` receives notes on its cells (gaps, unseen categories)."""
     if source == "test":
-        return dataset.x_test
+        return dataset.x_test, _test_columns(dataset)
     path = Path(source)
     if not path.is_file():
         raise ResodeError(f"input {source!r} is neither 'test' nor an existing file or folder")
-    if path.suffix == ".npz":
+    suffix = path.suffix.lower()
+    if suffix in TABLE_SUFFIXES and table_encoding_of(dataset) is not None:
+        return _read_table(path, dataset, say or (lambda note: None))
+    if suffix == ".npz":
         x = _read_npz(path)
-    elif path.suffix == ".csv":
-        x = _read_csv(path, (dataset.preprocessing or {}).get("features") or ())
+    elif suffix == ".csv":
+        x = _read_csv(path)
     else:
         raise ResodeError(
-            f"cannot read {path.name}: use an .npz (array x), a .csv file, or for a run on "
-            "images PNG/JPEG images"
+            f"cannot read {path.name}: use an .npz (array x), a .csv file (a table: also .tsv, "
+            ".parquet), or for a run on images PNG/JPEG images"
         )
     if tuple(x.shape[1:]) != tuple(expected):
         shape = ", ".join(["batch", *map(str, expected)])
         raise ResodeError(f"the run expects inputs of shape ({shape}), got {tuple(x.shape)}")
-    return _as_model_input(x, dataset)
+    return _as_model_input(x, dataset), {"row": np.arange(1, len(x) + 1)}
+
+
+def table_encoding_of(dataset) -> TableEncoding | None:
+    """How a run on a table encodes its columns (None: the run was not trained on a table)."""
+    stored = dataset.preprocessing or {}
+    if "table" in stored:
+        return TableEncoding.from_dict(stored["table"])
+    if stored.get("features"):  # a run on a table of numbers, written before encodings
+        return TableEncoding.of_numbers(list(stored["features"]))
+    return None
+
+
+def _read_table(path: Path, dataset, say) -> tuple[torch.Tensor, dict]:
+    """A table's rows encoded as in training, its columns matched by name: a missing feature
+    column is refused, naming it and the file's nearest name; other columns are ignored."""
+    frame = read_frame(path)
+    encoding = table_encoding_of(dataset)
+    names = list(frame.columns)
+    missing = [name for name in encoding.required if name not in names]
+    if missing:
+        told = "; ".join(f"{name!r}{nearest_name(name, names)}" for name in missing)
+        raise ResodeError(
+            f"{path} lacks the feature column(s) the run was trained on: {told} "
+            f"(its columns: {', '.join(names)})"
+        )
+    if len(frame) == 0:
+        raise ResodeError(f"{path} holds no rows below its header")
+    x, notes = encoding.encode(frame)
+    for note in notes:
+        say(note)
+    identifier = encoding.id_column
+    columns = (
+        {identifier: frame[identifier].astype(str).to_numpy()}
+        if identifier in names else {"row": np.arange(1, len(frame) + 1)}
+    )  # fmt: skip
+    target = (dataset.preprocessing or {}).get("target")
+    if target is not None and target in names:
+        columns[f"true_{target}"] = frame[target].to_numpy()
+    return _as_model_input(x, dataset), columns
+
+
+def _test_columns(dataset) -> dict:
+    """Row labels (a table's id column or row numbers in its file; else the position in the
+    test split, from 1) and the true targets of the test split (class names, or values in the
+    target's units)."""
+    rows = dataset.rows or {}
+    name = rows.get("name", "row")
+    labels = rows.get("test", np.arange(1, len(dataset.x_test) + 1))
+    columns = {name: np.asarray(labels)}
+    target = (dataset.preprocessing or {}).get("target") or "target"
+    y = dataset.y_test.cpu()
+    if dataset.task == "classification":
+        names = dataset.class_names or tuple(map(str, range(dataset.num_classes)))
+        columns[f"true_{target}"] = np.array(names)[y.numpy()]
+    elif dataset.task == "regression":
+        y = y.double()
+        if dataset.target_scale is not None:
+            y = y * dataset.target_scale[1] + dataset.target_scale[0]
+        for i in range(y.shape[1]):
+            suffix = "" if y.shape[1] == 1 else f"_{i}"
+            columns[f"true_{target}{suffix}"] = y[:, i].numpy()
+    return columns
 
 
 def _read_npz(path: Path) -> np.ndarray:
@@ -126,35 +201,28 @@ def read_images(
     return _as_model_input(np.stack(images), dataset), names
 
 
-def _read_csv(path: Path, features: tuple[str, ...]) -> np.ndarray:
-    """Rows of numbers. With a header row and a run that knows its feature columns' names,
-    those columns are picked by name, and a missing one is an error (never read by position)."""
+def _read_csv(path: Path) -> np.ndarray:
+    """Rows of numbers, read by position, for a run whose inputs have no column names (a
+    built-in set, an NPZ); a first row that is not numbers is a header and skipped."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as error:
         raise ResodeError(f"cannot read {path} as text: {error}") from None
-    if not lines:
-        raise ResodeError(f"{path} is empty")
-    columns = None
-    try:
-        float(lines[0].split(",")[0])
-    except ValueError:
-        header = [name.strip() for name in next(csv.reader(lines[:1]), [])]
-        lines = lines[1:]
-        if features:
-            missing = [name for name in features if name not in header]
-            if missing:
-                raise ResodeError(
-                    f"{path} lacks the feature column(s) {', '.join(missing)} the run was "
-                    f"trained on (its columns: {', '.join(header)})"
-                ) from None
-            columns = [header.index(name) for name in features]
+    lines = [line for line in lines if line.strip()]
+    if lines:
+        try:
+            [float(cell) for cell in lines[0].split(",")]
+        except ValueError:
+            lines = lines[1:]
     if not lines:
         raise ResodeError(f"{path} holds no rows")
     try:
-        return np.loadtxt(lines, delimiter=",", ndmin=2, usecols=columns)
+        x = np.loadtxt(lines, delimiter=",", ndmin=2)
     except ValueError as error:
         raise ResodeError(f"cannot read {path} as numbers: {error}") from None
+    if not np.isfinite(x).all():
+        raise ResodeError(f"{path} holds gaps or non-finite numbers; this run needs numbers")
+    return x
 
 
 @torch.no_grad()
@@ -166,11 +234,16 @@ def predict_run(
     chunk: int = 1024,
     compile: bool = False,
     data_dir=None,
+    say=None,
 ) -> Path:
     """Predictions of ``run`` (at ``steps`` steps, default as trained) for ``source``; written
     to ``out`` (.csv or .npz; default RUN/predictions.csv, .npz for segmentation). With
     ``compile`` the network runs through ``torch.compile``; ``data_dir``: where a standard
-    set's files lie now (see :func:`~resode.runs.load.load_run`)."""
+    set's files lie now (see :func:`~resode.runs.load.load_run`); ``say(note)`` receives the
+    notes on the inputs (gaps, unseen categories).
+
+    Beside each prediction go the input's label — an image's file name, a table's id column
+    or its row number (from 1) — and, where the input holds it, the true target."""
     images = image_files(source) if source != "test" else None
     model, dataset = load_run(run, data_dir=data_dir)
     path = _output_path(run, out, dataset.task)
@@ -179,12 +252,13 @@ def predict_run(
     network = compile_network(model) if compile else model
     if images is not None:
         x, names = read_images(*images, dataset.input_shape, dataset)
+        beside = {"file": np.array(names)}
     else:
-        x, names = read_inputs(source, dataset.input_shape, dataset), None
+        x, beside = read_inputs(source, dataset.input_shape, dataset, say)
     y = in_chunks(network, x, chunk)
     columns = _columns(dataset, y)
-    if names is not None:
-        columns = {"file": np.array(names), **columns}
+    if dataset.task != "segmentation":
+        columns = {**beside, **columns}
     if path.suffix == ".npz":
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **columns)

@@ -21,7 +21,7 @@ from ..data import (
     dataset_kind,
     dataset_task,
 )
-from ..data.files import parse_source
+from ..data.files import TABLE_FORMATS, parse_source
 from ..data.loader import check_augment
 from ..data.standard import DATA_DIR_VARIABLE, check_data_dir, check_flag
 from ..errors import (
@@ -51,6 +51,12 @@ def _nonnegative_int(name: str, value: object) -> int:
     return check_int(name, value, minimum=0)
 
 
+def _column_names(name: str, value: object) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ResodeError(f"{name} must be a list of column names, got {value!r}")
+    return value
+
+
 RUNTIME_FIELDS = ("compile", "workers", "checkpoint_every", "data_dir", "download")
 """Settings that say how a run executes and where its data lie, not what it computes: a run may
 be resumed or evaluated with other values."""
@@ -73,13 +79,29 @@ class TrainConfig:
 
     data: str = setting(
         "peaks",
-        f"dataset: {'|'.join(sorted(DATASETS))}, or your own data as csv:PATH, npz:PATH "
-        "(arrays x, y) or folder:PATH (a subfolder of images per class)",
+        f"dataset: {'|'.join(sorted(DATASETS))}, or your own data as csv:PATH (also .tsv), "
+        "parquet:PATH, npz:PATH (arrays x, y) or folder:PATH (a subfolder of images per class)",
         check=check_dataset_name,
         label="dataset",
     )
     target: str | None = setting(
-        None, "the target column of --data csv:PATH (the other columns are the features)"
+        None, "the target column of a table (--data csv:PATH or parquet:PATH)"
+    )
+    id_column: str | None = setting(
+        None,
+        "a table's column that identifies rows: kept out of the features, written beside "
+        "each prediction (default: a column of unique text or row numbers, if any)",
+    )
+    drop_missing: bool = setting(
+        False,
+        "leave out a table's rows with an empty cell (default: a gap becomes the training "
+        "median plus a missing indicator, or a level of its own for text)",
+        check=check_flag,
+    )
+    drop_columns: list[str] | None = setting(
+        None,
+        "a table's columns to leave out of the features, e.g. name,comment",
+        check=_column_names,
     )
     network: str = setting(
         "ode",
@@ -248,8 +270,19 @@ class TrainConfig:
 
     def _validate_architecture(self) -> None:
         """Task, widths and steps must fit the dataset's task and kind."""
-        if self.target is not None and (parse_source(self.data) or ("",))[0] != "csv":
-            raise ResodeError(f"--target applies to --data csv:PATH, not {self.data!r}")
+        form = (parse_source(self.data) or ("",))[0]
+        for name in ("target", "id_column", "drop_columns"):
+            if getattr(self, name) is not None and form not in TABLE_FORMATS:
+                flag = "--" + name.replace("_", "-")
+                raise ResodeError(
+                    f"{flag} applies to a table (--data csv:PATH or parquet:PATH), "
+                    f"not {self.data!r}"
+                )
+        if self.drop_missing is not False and form not in TABLE_FORMATS:
+            raise ResodeError(
+                f"--drop-missing applies to a table (--data csv:PATH or parquet:PATH), "
+                f"not {self.data!r}"
+            )
         if (self.data_dir is not None or self.download) and self.data not in STANDARD_SETS:
             flag = "--data-dir" if self.data_dir is not None else "--download"
             raise ResodeError(
@@ -362,11 +395,18 @@ class TrainConfig:
         return {} if self.image_size is None else {"size": self.image_size}
 
     def source_options(self) -> dict:
-        """How to read a file source (``csv:PATH`` …): its target column and task; {} for a
-        built-in dataset."""
+        """How to read a file source (``csv:PATH`` …): its target column, task and a table's
+        column options; {} for a built-in dataset."""
         if parse_source(self.data) is None:
             return {}
-        return {"target": self.target, "task": self.task}
+        options = {"target": self.target, "task": self.task}
+        if parse_source(self.data)[0] in TABLE_FORMATS:
+            options |= {
+                "id_column": self.id_column,
+                "drop_missing": self.drop_missing,
+                "drop_columns": self.drop_columns,
+            }
+        return options
 
     def to_dict(self) -> dict:
         return asdict(self)
