@@ -38,6 +38,8 @@ from ..errors import ResodeError
 
 MAX_LEVELS = 30
 """Most distinct values a text column may have to be one-hot encoded."""
+MIN_ID_ROWS = 10
+"""Fewest rows in which a column of unique text is taken for an identifier."""
 MISSING_LEVEL = "(missing)"
 TRUE_WORDS = frozenset({"true", "yes", "y", "t", "1"})
 FALSE_WORDS = frozenset({"false", "no", "n", "f", "0"})
@@ -100,7 +102,7 @@ def _dates(values) -> np.ndarray | None:
     stamps = pandas.Series(stamps).reset_index(drop=True)
     missing = stamps.isna().to_numpy()
     year = stamps.dt.year.to_numpy(dtype=float, na_value=np.nan)
-    day = stamps.dt.dayofyear.to_numpy(dtype=float, na_value=np.nan) - 1.0
+    day = stamps.dt.day_of_year.to_numpy(dtype=float, na_value=np.nan) - 1.0
     angle = 2 * math.pi * day / DAYS_PER_YEAR
     features = np.stack([year, np.sin(angle), np.cos(angle)], axis=1)
     features[missing] = np.nan
@@ -124,7 +126,8 @@ def _looks_like_identifier(name: str, values, numbers: np.ndarray | None) -> boo
     if missing.any() or len(values) < 2:
         return False
     if numbers is None:
-        return len(set(_as_text(values))) == len(values) and _dates(values) is None
+        unique = len(values) >= MIN_ID_ROWS and len(set(_as_text(values))) == len(values)
+        return unique and _booleans(values) is None and _dates(values) is None
     unnamed = name.strip().lower() in ID_NAMES or name.startswith("Unnamed:")
     integral = bool(np.all(numbers == np.round(numbers)))
     return unnamed and integral and len(np.unique(numbers)) == len(values)

@@ -61,6 +61,7 @@ from .state import (
     restore_checkpoint,
     same_run,
     save_checkpoint,
+    stored_preprocessing,
     write_config,
 )
 
@@ -205,7 +206,11 @@ def _set_up(config, out, resume, context, **options) -> tuple[Run, tuple | None]
     """
     device, dtype = context.device, DTYPES[config.dtype]
     torch.manual_seed(config.seed)
-    dataset = load_dataset(config.data, seed=config.seed, **config.dataset_options())
+    data_options = config.dataset_options()
+    if resume and config.source_options():  # a user's data: encoded as the run stored it
+        stored = stored_preprocessing(out)
+        data_options |= {"preprocessing": stored} if stored is not None else {}
+    dataset = load_dataset(config.data, seed=config.seed, **data_options)
     workers = config.workers
     if workers is None:
         workers = default_workers(dataset.x_train, config.augment, device)

@@ -37,6 +37,17 @@ def write_config(out: Path, config: TrainConfig, model_info: dict) -> None:
     write_config_toml(out / CONFIG_TOML, config)
 
 
+def stored_preprocessing(out: str | Path) -> dict | None:
+    """How a run's inputs were encoded and standardized, as its config.json records it (a
+    user's own data and the standard sets), or None."""
+    path = Path(out) / CONFIG
+    if not path.is_file():
+        return None
+    document = read_json(path)
+    model = document.get("model") if isinstance(document, dict) else None
+    return model.get("preprocessing") if isinstance(model, dict) else None
+
+
 def read_config(out: str | Path) -> TrainConfig:
     """The TrainConfig stored in a run directory."""
     path = Path(out) / CONFIG
