@@ -85,7 +85,7 @@ def _read_table(path: Path, dataset, say) -> tuple[torch.Tensor, dict]:
     names = list(frame.columns)
     missing = [name for name in encoding.required if name not in names]
     if missing:
-        told = "; ".join(f"{name!r}{nearest_name(name, names)}" for name in missing)
+        told = ", ".join(f"{name!r}{nearest_name(name, names)}" for name in missing)
         raise ResodeError(
             f"{path} lacks the feature column(s) the run was trained on: {told} "
             f"(its columns: {', '.join(names)})"
