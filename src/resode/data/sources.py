@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..errors import ResodeError
-from .dataset import Dataset, cut_splits, stratified_order
+from .dataset import Dataset, cut_splits, fold_splits, stratified_order
 from .files import SPLIT_NAMES, Table, parse_source, read_table, split_paths
 from .standardize import Standardization
 
@@ -220,13 +220,21 @@ def load_source(
     target: str | None = None,
     task: str | None = None,
     preprocessing: dict | None = None,
+    folds: tuple[int, int] | None = None,
 ) -> Dataset:
     """Data source ``name`` as a Dataset, standardized with the training split's μ, σ (or with
-    ``preprocessing`` as stored in a run). ``Dataset.preprocessing`` records what was applied."""
+    ``preprocessing`` as stored in a run). ``Dataset.preprocessing`` records what was applied.
+    ``folds`` = (k, K): the splits of fold k of K-fold cross-validation (:func:`.fold_order`)."""
     data = describe_source(name, target, task)
     x = {split: table.x for split, table in data.tables.items()}
     y = {split: _encode(data, table.y) for split, table in data.tables.items()}
-    x, y = _cut(data, x, y, seed)
+    if folds is None:
+        x, y = _cut(data, x, y, seed)
+    elif "all" in x:  # fold k of K of the one table
+        stratified = data.task == "classification"
+        x, y = fold_splits(x["all"], y["all"], *folds, seed, stratified, HELD_OUT)
+    else:
+        raise ResodeError(f"{name} has fixed split files: --folds needs one file of all rows")
     scaling, target_scale = _scaling(data, x["train"], y["train"], preprocessing)
     tensors = {}
     for split in SPLIT_NAMES:
