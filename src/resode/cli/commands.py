@@ -61,6 +61,10 @@ def _run_report(args: argparse.Namespace) -> int:
     return 0
 
 
+SMALL_TABLE = 1000
+"""Rows below which ``resode train`` suggests --folds (a 15 % test split of < 150 rows)."""
+
+
 def _default_out(data: str) -> Path:
     base = Path("runs") / f"{data}-{time.strftime('%Y%m%d-%H%M%S')}"
     out, suffix = base, 2
@@ -71,19 +75,29 @@ def _default_out(data: str) -> Path:
 
 def _say_what_the_data_is(config: TrainConfig) -> None:
     """For a user's own data: one line on its kind, task (and why) and splits, what was left
-    out while reading, and for a table how each column enters the network."""
-    from ..data.sources import describe_source, table_encoding
+    out while reading, for a table how each column enters the network, and for a small table
+    without --folds a hint that its test split is small."""
+    from ..data.sources import HELD_OUT, describe_source, table_encoding
 
     if parse_source(config.data) is None or os.environ.get("RANK", "0") != "0":
         return
     options = config.source_options()
     data = describe_source(config.data, **options)
     encoding = table_encoding(config.data, config.seed, **options) if data.is_table else None
-    print(data.summary)
+    if config.folds is not None:
+        print(f"{data.summary.rsplit(';', 1)[0]}; {config.folds}-fold cross-validation")
+    else:
+        print(data.summary)
     for note in data.notes:
         print(note)
     if encoding is not None:
         print(encoding.describe())
+    rows = data.tables["all"].count if "all" in data.tables else SMALL_TABLE
+    if config.folds is None and rows < SMALL_TABLE:
+        print(
+            f"{rows} rows: a test split of {round(HELD_OUT * rows)} rows moves by several "
+            "points between seeds; --folds 5 gives mean ± std"
+        )
 
 
 def _resumed_run(args: argparse.Namespace, given: dict) -> tuple[TrainConfig, Path]:
@@ -98,6 +112,10 @@ def _resumed_run(args: argparse.Namespace, given: dict) -> tuple[TrainConfig, Pa
         )
     if args.out is not None and args.out != args.resume:
         raise ResodeError("use either --out (new run) or --resume DIR (continue DIR), not both")
+    from ..runs.folds import holds_folds, resumed_folds_config
+
+    if holds_folds(args.resume):  # a cross-validation: its folds go on
+        return resumed_folds_config(args.resume, given), args.resume
     require_run(args.resume)
     try:
         return extended_config(read_config(args.resume), given), args.resume
@@ -123,7 +141,12 @@ def _new_run(args: argparse.Namespace, given: dict) -> tuple[TrainConfig, Path]:
     if args.out is None and launched_world_size() > 1:
         raise ResodeError("a distributed run needs --out DIR (the same on every process)")
     out = args.out if args.out is not None else _default_out(source_label(config.data))
-    check_new_run_folder(out, args.force)
+    if config.folds is not None and config.fold is None:
+        from ..runs.folds import check_new_folds_folder
+
+        check_new_folds_folder(out, args.force)
+    else:
+        check_new_run_folder(out, args.force)
     return config, out
 
 
@@ -140,6 +163,8 @@ def _run_train(args: argparse.Namespace) -> int:
         given["data_dir"] = str(Path(given["data_dir"]).expanduser().resolve())
     resume = args.resume is not None
     config, out = _resumed_run(args, given) if resume else _new_run(args, given)
+    if config.folds is not None and config.fold is None:
+        return _run_folds(args, config, out, guard=guard, state_bound=state_bound)
     main_process = os.environ.get("RANK", "0") == "0"
     metrics = train(
         config,
@@ -158,6 +183,31 @@ def _run_train(args: argparse.Namespace) -> int:
             print(_level_line(level, len(metrics["levels"])))
         print(f"run directory: {out}")
         print(" ".join(f"{k}={v:.4f}" for k, v in summary.items()))
+        _print_baselines(metrics)
+    return 0
+
+
+def _print_baselines(metrics: dict) -> None:
+    """The comparison of the run with the baselines fitted on its split, if any."""
+    from ..training.baselines import comparison, comparison_text, metrics_task, run_rows
+
+    task = metrics_task(metrics)
+    if "baselines" in metrics and task is not None:
+        print(comparison_text(*comparison(run_rows(metrics), task)))
+
+
+def _run_folds(args: argparse.Namespace, config: TrainConfig, out: Path, **options) -> int:
+    """``--folds K``: K runs into OUT/fold-k, then the table of mean ± std (folds.json);
+    ``options`` go to each fold's training."""
+    from ..runs.folds import folds_text, train_folds
+
+    if args.distributed or launched_world_size() > 1:
+        raise ResodeError("--folds runs its folds one after another, not under torchrun")
+    options.update(progress=not args.quiet, tensorboard=args.tensorboard)
+    resume = args.resume is not None
+    document = train_folds(config, out, resume, args.force, log=print, **options)
+    print(f"cross-validation: {out / 'folds.json'}")
+    print(folds_text(document))
     return 0
 
 

@@ -80,6 +80,12 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
                 help=f"{help_text} (default: off)",
             )
             continue
+        if str(field.type) == "bool | None":  # on, off, or (not given) decided by the data
+            parser.add_argument(flag, dest=field.name, action="store_true", default=None,
+                                help=help_text)  # fmt: skip
+            parser.add_argument(flag.replace("--", "--no-", 1), dest=field.name,
+                                action="store_false", default=None, help=f"no {flag}")  # fmt: skip
+            continue
         parser.add_argument(
             flag,
             dest=field.name,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from ..errors import check_choice
+from ..errors import ResodeError, check_choice
 
 KINDS = ("vector", "signal", "image")
 
@@ -126,3 +126,44 @@ class Dataset:
                 y.to(device=where, dtype=dtype) if self.task == "regression" else y.to(where)
             )
         return replace(self, **moved)
+
+
+def fold_order(
+    labels_or_count: np.ndarray | int, fold: int, folds: int, seed: int, held_out: float = 0.15
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(train, val, test) row indices of fold ``fold`` of ``folds`` (1 ≤ fold ≤ folds).
+
+    The rows are shuffled with ``seed`` (the same for every fold) and dealt round-robin into
+    the K folds, class by class when labels are given (so each class's count differs by at
+    most 1 between folds, and so does each fold's size); test is fold k, and val a seeded
+    share ``held_out`` of the other rows (stratified for labels). Every row lies in exactly
+    one test fold of the K.
+    """
+    stratified = not isinstance(labels_or_count, int | np.integer)
+    count = len(labels_or_count) if stratified else int(labels_or_count)
+    if not 1 <= fold <= folds or folds > count:
+        raise ResodeError(f"fold {fold} of {folds} does not fit {count} rows")
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(count)
+    if stratified:  # each class's rows together, in random order, the classes dealt in turn
+        labels = np.asarray(labels_or_count)
+        order = order[np.argsort(labels[order], kind="stable")]
+    test = np.sort(order[fold - 1 :: folds])
+    rest = np.setdiff1d(np.arange(count), test)
+    rng = np.random.default_rng([seed, fold])  # the validation rows of this fold
+    rest = rest[stratified_order(labels[rest], rng) if stratified else rng.permutation(len(rest))]
+    held = max(1, round(held_out * len(rest)))
+    if len(rest) - held < 1:
+        raise ResodeError(f"{count} rows are too few for {folds} folds with a validation split")
+    return rest[held:], rest[:held], test
+
+
+def fold_splits(
+    x: np.ndarray, y: np.ndarray, fold: int, folds: int, seed: int, stratified: bool,
+    held_out: float = 0.15,
+) -> tuple[dict, dict]:
+    """{"train", "val", "test"} arrays of x and of y for fold ``fold`` of ``folds``
+    (:func:`fold_order`; stratified by the labels y when ``stratified``)."""
+    rows = fold_order(y if stratified else len(y), fold, folds, seed, held_out)
+    splits = ("train", "val", "test")
+    return {s: x[i] for s, i in zip(splits, rows)}, {s: y[i] for s, i in zip(splits, rows)}

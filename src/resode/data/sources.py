@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..errors import ResodeError
-from .dataset import Dataset, cut_splits, stratified_order
+from .dataset import Dataset, cut_splits, fold_splits, stratified_order
 from .files import (
     SPLIT_NAMES,
     TABLE_FORMATS,
@@ -338,23 +338,31 @@ def _table_splits(data: UserData, rows: dict, stored: dict | None) -> tuple:
     return x, encoding, {"name": encoding.id_column or "row", **labels}
 
 
-def _cut_source(data: UserData, seed: int) -> tuple[dict, dict]:
-    """{split: x} and {split: y} of the seeded cut; a table's x are row indices into its
-    file's frame (encoded once the training rows are known)."""
+def _cut_source(data: UserData, seed: int, folds: tuple[int, int] | None = None) -> tuple:
+    """{split: x} and {split: y} of the seeded cut (of fold k of K when ``folds`` = (k, K));
+    a table's x are row indices into its file's frame (encoded once the training rows are
+    known)."""
     x = {
         split: np.arange(table.count) if table.frame is not None else table.x
         for split, table in data.tables.items()
     }
     y = {split: _encode(data, table.y) for split, table in data.tables.items()}
-    return _cut(data, x, y, seed)
+    if folds is None:
+        return _cut(data, x, y, seed)
+    if "all" not in x:
+        raise ResodeError(f"{data.name} has fixed split files: --folds needs one file of all rows")
+    stratified = data.task == "classification"
+    return fold_splits(x["all"], y["all"], *folds, seed, stratified, HELD_OUT)
 
 
-def table_encoding(name: str, seed: int = 0, **options) -> TableEncoding | None:
+def table_encoding(
+    name: str, seed: int = 0, folds: tuple[int, int] | None = None, **options
+) -> TableEncoding | None:
     """The encoding a run on table ``name`` with ``seed`` fits (None for other sources)."""
     data = describe_source(name, **options)
     if not data.is_table:
         return None
-    rows, _ = _cut_source(data, seed)
+    rows, _ = _cut_source(data, seed, folds)
     return _table_splits(data, rows, None)[1]
 
 
@@ -364,15 +372,17 @@ def load_source(
     target: str | None = None,
     task: str | None = None,
     preprocessing: dict | None = None,
+    folds: tuple[int, int] | None = None,
     **columns,
 ) -> Dataset:
     """Data source ``name`` as a Dataset: a table's columns encoded, the features standardized
     with the training split's μ, σ (or as ``preprocessing`` stored in a run records them).
+    ``folds`` = (k, K): the splits of fold k of K-fold cross-validation (:func:`.fold_order`);
     ``columns``: ``id_column``, ``drop_missing``, ``drop_columns`` of a table.
     ``Dataset.preprocessing`` records what was applied; ``Dataset.rows`` each example's
     label (a table's id column, or its row number in the file)."""
     data = describe_source(name, target, task, **columns)
-    x, y = _cut_source(data, seed)
+    x, y = _cut_source(data, seed, folds)
     encoding, rows = None, None
     if data.is_table:
         x, encoding, rows = _table_splits(data, x, preprocessing)

@@ -12,8 +12,9 @@ A run directory holds
     model.safetensors      the latest weights (every epoch), the level they were saved at
     run.lock               held while a process trains here (see :mod:`.lock`)
     history.csv            one row of metrics per epoch (multilevel: with level and steps)
-    metrics.json           final metrics per split, the per-epoch history and, for a
-                           multilevel run, one summary per level under ``levels``
+    metrics.json           final metrics per split, the per-epoch history, for a
+                           multilevel run one summary per level under ``levels``, and the
+                           baselines fitted on the same split under ``baselines``
     boundary.png           decision regions (2-D inputs, classification)
     regression.png         prediction against truth (regression)
     segmentation.png       image / truth / prediction for a few test samples (segmentation)
@@ -28,6 +29,9 @@ and, once the commands that analyse or use a run have been run on it,
     predictions.csv | predictions.npz                     resode predict
     model.onnx | model.pt | model.pt2                     resode export
     report.html                                           resode report
+
+A cross-validation (``resode train --folds K --out DIR``) is a folder of K run directories
+``fold-1`` … ``fold-K`` and ``folds.json``, their metrics and mean ± std (:mod:`.folds`).
 
 Every file is written atomically: to ``.NAME.XXXXXX.tmp`` beside it, then renamed. resode
 deletes only names of this list (and their temporaries), never a user's own files; a run
@@ -59,6 +63,13 @@ REPORT = "report.html"
 PREDICTIONS = {"csv": "predictions.csv", "npz": "predictions.npz"}
 EXPORTS = {"onnx": "model.onnx", "torchscript": "model.pt", "pt2": "model.pt2"}
 """Export format and the file ``resode export`` writes by default."""
+FOLDS = "folds.json"
+"""The summary of a cross-validation, beside its folds' run directories."""
+
+
+def fold_folder(fold: int) -> str:
+    """The run directory of fold ``fold`` (1 … K) inside a cross-validation's folder."""
+    return f"fold-{fold}"
 
 
 def spectrum_figure(unit: int) -> str:

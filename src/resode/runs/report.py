@@ -1,8 +1,9 @@
 """``report.html``: one self-contained page that shows a run (no files beside it, no network).
 
-Sections: configuration, final metrics, learning curves (drawn from ``history.csv``), the
-run's figures (every PNG in the run directory, embedded as base64), and the stability, depth
-and gradient results where ``resode stability / evaluate --steps / gradients`` wrote them.
+Sections: configuration, final metrics, the baselines fitted on the same split (where
+``metrics.json`` holds them), learning curves (drawn from ``history.csv``), the run's figures
+(every PNG in the run directory, embedded as base64), and the stability, depth and gradient
+results where ``resode stability / evaluate --steps / gradients`` wrote them.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from ..training.state import read_config
 from .layout import CONFIG, DEPTH, GRADIENTS, METRICS, REPORT, STABILITY
 from .load import read_document, read_history, require_run
 
-SECTIONS = ("configuration", "metrics", "curves", "figures", "stability", "depth", "gradients")
+SECTIONS = (
+    "configuration", "metrics", "baselines", "curves", "figures", "stability", "depth", "gradients"
+)
 STYLE = (
     "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
     "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
@@ -91,6 +94,17 @@ def _gradients(document: dict) -> str:
     return _table(rows, header)
 
 
+def _baselines(metrics: dict) -> str:
+    """resode against the baselines fitted on its split: test metrics and seconds."""
+    from ..training.baselines import comparison, metrics_task, run_rows
+
+    task = metrics_task(metrics)
+    if "baselines" not in metrics or task is None:
+        return '<p class="missing">none: <code>resode train --baselines</code> fits them</p>'
+    header, rows, notes = comparison(run_rows(metrics), task)
+    return _table(rows, header) + "".join(f"<p>{html.escape(note)}</p>" for note in notes)
+
+
 def _results(run: Path, name: str, render, command: str) -> str:
     path = run / name
     if not path.exists():
@@ -111,6 +125,7 @@ def report_sections(run: Path) -> dict[str, str]:
     return {
         "configuration": _table([[k, v] for k, v in config.items() if v is not None]),
         "metrics": _table(final) if final else _missing(f"resode train --resume {run}"),
+        "baselines": _baselines(metrics),
         "curves": _curves(run),
         "figures": _figures(run),
         "stability": _results(run, STABILITY, _stability, "resode stability RUN"),
@@ -122,6 +137,7 @@ def report_sections(run: Path) -> dict[str, str]:
 TITLES = {
     "configuration": "Configuration",
     "metrics": "Final metrics",
+    "baselines": "Baselines on the same split",
     "curves": "Learning curves",
     "figures": "Figures",
     "stability": "Stability",

@@ -57,6 +57,10 @@ def _column_names(name: str, value: object) -> list[str]:
     return value
 
 
+def _folds(name: str, value: object) -> int:
+    return check_int(name, value, minimum=2)
+
+
 RUNTIME_FIELDS = ("compile", "workers", "checkpoint_every", "data_dir", "download")
 """Settings that say how a run executes and where its data lie, not what it computes: a run may
 be resumed or evaluated with other values."""
@@ -164,6 +168,22 @@ class TrainConfig:
         0.0, "weight of the weight-decay penalty ∫‖θ(t)‖² dt", check=check_nonnegative
     )
     seed: int = setting(0, "random seed (data, initialization, shuffling)", check=_seed)
+    baselines: bool | None = setting(
+        None,
+        "also fit scikit-learn's logistic regression (ridge for regression) and gradient-boosted "
+        "trees on the run's own split and compare them with the network (default: on for your "
+        "own tables, csv: or npz: vectors; off otherwise)",
+        check=check_flag,
+    )
+    folds: int | None = setting(
+        None,
+        "K-fold cross-validation of your own data (one csv:, npz: or folder: source, no split "
+        "files): K runs into OUT/fold-1 … OUT/fold-K, mean ± std in OUT/folds.json",
+        check=_folds,
+    )
+    fold: int | None = setting(
+        None, "train only fold k = 1 … K of --folds K (set in each fold's run)", check=check_int
+    )
     kernel_size: int = block_setting("kernel_size")
     norm: str = block_setting("norm")
     image_size: int | None = setting(
@@ -232,6 +252,7 @@ class TrainConfig:
         self._validate_architecture()
         self._validate_network()
         self._validate_optimizer()
+        self._validate_comparisons()
         self.block_spec()  # the block's fields, and how they fit together
         return self
 
@@ -354,6 +375,44 @@ class TrainConfig:
                 f"example), got batch-size {self.batch_size}"
             )
 
+    def _validate_comparisons(self) -> None:
+        """--baselines needs a table (vectors) for classification or regression; --folds K one
+        file (or folder) of a user's with at least K rows; --fold k, 1 ≤ k ≤ K, needs --folds."""
+        from .baselines import applies
+
+        options = self.source_options()
+        if self.baselines:
+            task, kind = dataset_task(self.data, **options), dataset_kind(self.data, **options)
+            if not applies(task, kind):
+                raise ResodeError(
+                    f"--baselines applies to tables (vectors) for classification or regression, "
+                    f"not {kind} data for {task} ({self.data!r})"
+                )
+        if self.folds is None:
+            if self.fold is not None:
+                raise ResodeError(f"--fold {self.fold} needs --folds K, the number of folds")
+            return
+        if self.fold is not None and self.fold > self.folds:
+            raise ResodeError(f"--fold must lie in 1 … {self.folds} (--folds), got {self.fold}")
+        if parse_source(self.data) is None:
+            raise ResodeError(
+                f"--folds applies to your own data (csv:, npz:, folder:PATH), not the built-in "
+                f"dataset {self.data!r}"
+            )
+        from ..data.sources import describe_source
+
+        tables = describe_source(self.data, **options).tables
+        if "all" not in tables:
+            raise ResodeError(
+                f"--folds needs one file of all rows; {self.data} has fixed split files "
+                f"({', '.join(tables)}), which cross-validation would ignore"
+            )
+        if self.folds > tables["all"].count:
+            raise ResodeError(
+                f"--folds {self.folds} asks for more folds than the {tables['all'].count} rows "
+                f"of {self.data}"
+            )
+
     def _validate_multilevel(self) -> None:
         """Levels N_0 < N_1 < …: at least two, each an integer multiple of the one before."""
         levels = self.multilevel
@@ -389,7 +448,8 @@ class TrainConfig:
     def dataset_options(self) -> dict:
         """Options of ``load_dataset`` for this run's data."""
         if parse_source(self.data) is not None:
-            return self.source_options()
+            folds = {} if self.fold is None else {"folds": (self.fold, self.folds)}
+            return {**self.source_options(), **folds}
         if self.data in STANDARD_SETS:
             return {"data_dir": self.data_dir, "download": self.download}
         return {} if self.image_size is None else {"size": self.image_size}

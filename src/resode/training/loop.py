@@ -41,6 +41,7 @@ from ..runs.lock import RunDirectoryLocked
 from ..storage import atomic_write, write_json
 from ..tasks import get_task
 from . import distributed
+from .baselines import fit_baselines, wanted
 from .config import DTYPES, TrainConfig
 from .epoch import Position, run_epoch
 from .evaluation import check_targets, evaluate, final_metrics
@@ -446,7 +447,8 @@ def _write_state(run: Run, record: dict | None, position: Position | None) -> No
 
 
 def _finish(run: Run) -> dict:
-    """The run's metrics: final per split, history, seconds, time limit, level summaries.
+    """The run's metrics: final per split, history, seconds, time limit, level summaries and
+    the baselines fitted on the same split (see :mod:`.baselines`).
 
     Rank 0 also writes metrics.json and the plots.
     """
@@ -459,6 +461,8 @@ def _finish(run: Run) -> dict:
         metrics["time_limited"] = len(history) < config.epochs * len(run.levels)
     if run.multilevel:
         metrics["levels"] = run.summaries
+    if run.context.is_main and wanted(config, run.dataset):
+        metrics["baselines"] = fit_baselines(run.dataset, config.seed)
     if run.context.is_main:
         write_json(run.out / METRICS, metrics)
         from ..plots import plot_run
