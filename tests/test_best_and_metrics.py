@@ -22,6 +22,7 @@ from resode.runs import load_run
 from resode.storage import read_tensors
 from resode.tasks import balanced_class_weights, get_task
 from resode.training import loop as train_module
+from resode.training.best import Best, track
 from resode.training.config import TrainConfig
 from resode.training.evaluation import evaluate
 from resode.training.loop import train
@@ -78,7 +79,8 @@ def test_the_best_validation_epoch_is_kept(straight):
     out, metrics = straight
     rows = _history(out)
     values = [float(row["val_accuracy"]) for row in rows]
-    best = values.index(max(values)) + 1  # the first of equal values, epochs from 1
+    ranked = [(value, -float(row["val_loss"])) for value, row in zip(values, rows)]
+    best = ranked.index(max(ranked)) + 1  # ties: the lower val loss; epochs from 1
     stored = json.loads((out / "metrics.json").read_text())
     assert stored["best_epoch"] == best == int(rows[best - 1]["epoch"])
     assert stored["kept"] == "best" and stored["best_metric"] == "val_accuracy"
@@ -139,7 +141,7 @@ def test_resume_mid_epoch_with_keep_best_is_bit_identical(table, straight, tmp_p
 def test_patience_stops_a_run_and_restarts_when_it_is_trained_longer(table, tmp_path, capsys):
     out = tmp_path / "run"
     frozen = ["--data", table, "--target", "label", "--width", "4", "--steps", "2", "--quiet"]
-    frozen += ["--lr", "1e-12", "--schedule", "constant", "--epochs", "9", "--patience", "2"]
+    frozen += ["--lr", "1e-30", "--schedule", "constant", "--epochs", "9", "--patience", "2"]
     assert main(["train", *frozen, "--out", str(out)]) == 0  # nothing improves after epoch 1
     printed = capsys.readouterr().out
     assert "kept the best validation epoch 1 of 3 (val_accuracy" in printed
@@ -149,6 +151,19 @@ def test_patience_stops_a_run_and_restarts_when_it_is_trained_longer(table, tmp_
     assert len(_history(out)) == 3
     assert main(["train", "--resume", str(out), "--epochs", "12", "--quiet"]) == 0
     assert [row["epoch"] for row in _history(out)] == ["1", "2", "3", "4", "5"]
+
+
+def test_ties_go_to_the_lower_validation_loss_then_the_first_epoch():
+    best = track(None, {"epoch": 1, "val_accuracy": 0.9, "val_loss": 0.3}, "val_accuracy", 0)
+    for epoch, accuracy, loss in [(2, 0.9, 0.3), (3, 0.8, 0.1), (4, float("nan"), 0.0)]:
+        row = {"epoch": epoch, "val_accuracy": accuracy, "val_loss": loss}
+        assert track(best, row, "val_accuracy", 0) is best
+    lower = track(best, {"epoch": 5, "val_accuracy": 0.9, "val_loss": 0.2}, "val_accuracy", 0)
+    assert (lower.epoch, lower.loss) == (5, 0.2)
+    higher = track(lower, {"epoch": 6, "val_accuracy": 0.95, "val_loss": 0.9}, "val_accuracy", 0)
+    assert higher.epoch == 6
+    assert track(higher, {"epoch": 7, "val_accuracy": 0.1}, "val_accuracy", 1).epoch == 7
+    assert Best.from_dict(higher.to_dict()) == higher
 
 
 def test_balanced_class_weights_are_those_of_scikit_learn():

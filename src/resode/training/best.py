@@ -2,8 +2,10 @@
 
 After every epoch the validation headline metric (``val_accuracy``, ``val_r2`` or
 ``val_miou``: the task's ``headline``, larger is better) is compared with the best one so far
-of the level in progress; of equal values the first is kept, and a value that is not a number
-never beats a number (it is replaced by the next epoch's). A multilevel run restarts the
+of the level in progress; of equal values (frequent for the accuracy of a small validation
+split) the one with the lower validation loss wins, the first of fully equal ones. A value that
+is not a number never beats a number (it is replaced by the next epoch's). A multilevel run
+restarts the
 search at each level (the levels' models have other shapes), so the best epoch of a finished
 run lies in its final level.
 
@@ -14,8 +16,9 @@ leaves a checkpoint one epoch behind, whose resumed run computes and writes the 
 again. The checkpoint keeps the latest weights and the :class:`Best` record: a resumed run
 (also from a mid-epoch checkpoint) and a run trained longer go on exactly.
 
-``patience`` = P stops a level once P epochs have passed without an improvement, counted from
-the best epoch, or from the epoch where a run was trained longer if that is later.
+``patience`` = P stops a level once P epochs have passed without a better epoch (in the sense
+above), counted from the best epoch, or from the epoch where a run was trained longer if that
+is later.
 """
 
 from __future__ import annotations
@@ -32,11 +35,13 @@ from .state import model_state
 @dataclass(frozen=True)
 class Best:
     """The best epoch of a level: history ``metric`` (e.g. ``val_accuracy``), its ``value``
-    (None: not a number), the ``epoch`` (from 1, as history.csv's epoch column) and ``level``
-    it was reached at; patience counts from ``patience_from`` when that is later."""
+    and the validation ``loss`` that breaks ties (None: not a number), the ``epoch`` (from 1,
+    as history.csv's epoch column) and ``level`` it was reached at; patience counts from
+    ``patience_from`` when that is later."""
 
     metric: str
     value: float | None
+    loss: float | None
     epoch: int
     level: int
     patience_from: int = 0
@@ -48,20 +53,29 @@ class Best:
     def from_dict(cls, data: dict | None) -> Best | None:
         if data is None:
             return None
-        value = data["value"]
         return cls(
-            str(data["metric"]), None if value is None else float(value), int(data["epoch"]),
-            int(data["level"]), int(data.get("patience_from", 0)),
+            str(data["metric"]), _number(data["value"]), _number(data.get("loss")),
+            int(data["epoch"]), int(data["level"]), int(data.get("patience_from", 0)),
         )  # fmt: skip
+
+    def beaten_by(self, value: float | None, loss: float | None) -> bool:
+        """Whether an epoch with this ``value`` (and validation ``loss``) is better."""
+        if self.value is None or value is None:
+            return self.value is None
+        if value != self.value:
+            return value > self.value
+        return loss is not None and (self.loss is None or loss < self.loss)
+
+
+def _number(value) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None
 
 
 def track(best: Best | None, record: dict, metric: str, level: int) -> Best:
     """The best epoch after the epoch ``record`` (a history row) of level ``level``."""
-    value = record.get(metric)
-    value = float(value) if value is not None and math.isfinite(value) else None
-    first = best is None or best.level != level or best.value is None
-    if first or (value is not None and value > best.value):
-        return Best(metric, value, int(record["epoch"]), level)
+    value, loss = _number(record.get(metric)), _number(record.get("val_loss"))
+    if best is None or best.level != level or best.beaten_by(value, loss):
+        return Best(metric, value, loss, int(record["epoch"]), level)
     return best
 
 

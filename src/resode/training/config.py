@@ -146,7 +146,8 @@ class TrainConfig:
     keep: str = setting(
         "best",
         "the model the run keeps: the epoch of the best validation metric (accuracy, r2, miou; "
-        "the first of equal ones; within the last level of a multilevel run) or the last epoch",
+        "of equal ones the lower validation loss; within the last level of a multilevel run) "
+        "or the last epoch",
         choices=KEEP,
     )
     patience: int | None = setting(
