@@ -162,6 +162,34 @@ def plot_run(model, dataset, path: Path) -> None:
         plot_segmentation(model, dataset, path)
 
 
+def plot_confusion(report: dict, path: str | Path) -> None:
+    """The confusion matrix of a class report (:func:`~resode.training.evaluation.class_report`):
+    rows the true class, columns the predicted one, shaded by the share of the true class,
+    counts written in the cells (up to 20 classes) and the recall beside each row."""
+    counts = np.asarray(report["confusion"], dtype=float)
+    names, classes = report["names"], len(report["names"])
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    side = min(12.0, 2.5 + 0.45 * classes)
+    figure, axes = plt.subplots(figsize=(side + 1.2, side))
+    image = axes.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    if classes <= 20:
+        for (i, j), count in np.ndenumerate(counts):
+            color = "white" if shares[i, j] > 0.5 else "black"
+            axes.text(j, i, f"{count:.0f}", ha="center", va="center", color=color,
+                      fontsize=9 if classes <= 10 else 7)  # fmt: skip
+    ticks = np.arange(classes) if classes <= 40 else []
+    axes.set_xticks(ticks, [names[i] for i in ticks], rotation=45 if classes > 4 else 0,
+                    ha="right" if classes > 4 else "center")  # fmt: skip
+    recall = [f"{names[i]}  ({report['recall'][i]:.0%})" for i in ticks]
+    axes.set_yticks(ticks, recall)
+    axes.set_xlabel("predicted class")
+    axes.set_ylabel("true class (recall)")
+    split = report.get("split", "test")
+    axes.set_title(f"confusion matrix, {split} split ({counts.sum():.0f} examples)", fontsize=10)
+    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04, label="share of the true class")
+    save_figure(figure, path)
+
+
 def _predict(model, x: torch.Tensor, chunk: int = 256) -> torch.Tensor:
     with evaluation(model):
         return in_chunks(model, x, chunk).float().cpu()
@@ -258,16 +286,17 @@ def plot_depth_gradients(report: dict, config, path: str | Path) -> None:
 
 
 def learning_curves_png(rows: list[dict]) -> bytes:
-    """PNG of the loss columns (left) and the other metric columns (right) of a history."""
+    """PNG of the loss and error columns (left, log scale) and the other metric columns
+    (right) of a history."""
     epochs = [float(row["epoch"]) for row in rows]
     skip = {"epoch", "level", "steps", "lr", "seconds"}
     columns = [c for c in rows[0] if c not in skip] if rows else []
     figure, (losses, scores) = plt.subplots(1, 2, figsize=(10, 3.6))
     for column in columns:
         values = [float(row[column]) if row.get(column) else np.nan for row in rows]
-        axis = losses if column.endswith("loss") else scores
+        axis = losses if column.endswith(("loss", "rmse", "mae")) else scores
         axis.plot(epochs, values, marker="o" if len(rows) < 30 else None, label=column)
-    for axis, title in ((losses, "loss"), (scores, "metrics")):
+    for axis, title in ((losses, "loss and errors"), (scores, "metrics")):
         axis.set_xlabel("epoch")
         axis.set_title(title)
         if axis.lines:

@@ -182,7 +182,10 @@ def _run_train(args: argparse.Namespace) -> int:
         for level in metrics.get("levels", []):
             print(_level_line(level, len(metrics["levels"])))
         print(f"run directory: {out}")
+        print(_kept_line(metrics))
         print(" ".join(f"{k}={v:.4f}" for k, v in summary.items()))
+        if "test_rmse" in metrics:
+            print(_errors_line(metrics))
         _print_baselines(metrics)
     return 0
 
@@ -211,6 +214,26 @@ def _run_folds(args: argparse.Namespace, config: TrainConfig, out: Path, **optio
     return 0
 
 
+def _kept_line(metrics: dict) -> str:
+    """Which epoch the run kept, e.g. ``kept the best validation epoch 14 of 20
+    (val_accuracy 0.988)``; for ``keep = last`` also the best one."""
+    history, best = metrics["history"], metrics.get("best_epoch")
+    column = metrics.get("best_metric", "")
+    value = metrics.get(column, float("nan"))
+    if metrics.get("kept") == "best" and best is not None:
+        return f"kept the best validation epoch {best} of {len(history)} ({column} {value:.4g})"
+    last = history[-1]["epoch"] if history else 0
+    line = f"kept the last epoch {last} of {len(history)} ({column} {value:.4g})"
+    if best is not None and best != last:
+        line += f"; the best validation epoch was {best} ({history[best - 1][column]:.4g})"
+    return line
+
+
+def _errors_line(metrics: dict) -> str:
+    line = f"test RMSE {metrics['test_rmse']:.4g}, MAE {metrics['test_mae']:.4g} in target units"
+    return line + ("; loss in standardized units" if metrics.get("standardized_targets") else "")
+
+
 def _level_line(level: dict, count: int) -> str:
     """One multilevel summary line, e.g. ``level 2/4: N=8, 10 epochs, 3.1 s, test_…``."""
     tested = " ".join(f"{k}={v:.4f}" for k, v in level.items() if k.startswith("test_"))
@@ -234,14 +257,18 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(results if args.steps and len(args.steps) > 1 else results[0], indent=2))
         return 0
     keys = [k for k in results[0] if k != "steps" and not k.startswith("val_")]
+    widths = [max(15, len(k)) for k in keys]
     depths = [
         ",".join(map(str, r["steps"])) if isinstance(r["steps"], list) else str(r["steps"])
         for r in results
     ]
     column = max(5, *(len(d) for d in depths))
-    print(f"{'steps':>{column}}  " + "  ".join(f"{k:>15}" for k in keys))
+    print(f"{'steps':>{column}}  " + "  ".join(f"{k:>{w}}" for k, w in zip(keys, widths)))
     for depth, row in zip(depths, results):
-        print(f"{depth:>{column}}  " + "  ".join(f"{row[k]:15.4f}" for k in keys))
+        cells = (f"{row[k]:{w}.4f}" for k, w in zip(keys, widths))
+        print(f"{depth:>{column}}  " + "  ".join(cells))
+    if "test_rmse" in results[0]:
+        print("rmse and mae in target units")
     return 0
 
 

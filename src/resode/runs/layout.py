@@ -8,13 +8,20 @@ A run directory holds
                            trains the run again
     checkpoint.safetensors everything needed to resume, bit for bit (every epoch, and every
                            ``checkpoint_every`` steps mid-epoch): weights, optimizer, schedule,
-                           RNG states, counters, history, the config it belongs to
-    model.safetensors      the latest weights (every epoch), the level they were saved at
+                           RNG states, counters, history, the best validation epoch
+                           so far, the config it belongs to
+    model.safetensors      the weights the run keeps, the level they were saved at: with
+                           ``keep = best`` (default) those of the best validation epoch so
+                           far (of the level in progress), written when it improves; with
+                           ``keep = last`` the latest (every checkpoint)
     run.lock               held while a process trains here (see :mod:`.lock`)
     history.csv            one row of metrics per epoch (multilevel: with level and steps)
-    metrics.json           final metrics per split, the per-epoch history, for a
-                           multilevel run one summary per level under ``levels``, and the
+    metrics.json           final metrics per split of the model kept, the best epoch
+                           (``kept``, ``best_epoch``), for classification per-class metrics
+                           of the test split under ``classes``, the per-epoch history, for
+                           a multilevel run one summary per level under ``levels``, and the
                            baselines fitted on the same split under ``baselines``
+    confusion.png          the test split's confusion matrix (classification)
     boundary.png           decision regions (2-D inputs, classification)
     regression.png         prediction against truth (regression)
     segmentation.png       image / truth / prediction for a few test samples (segmentation)
@@ -51,6 +58,7 @@ LOCK = "run.lock"
 HISTORY = "history.csv"
 METRICS = "metrics.json"
 TENSORBOARD = "tensorboard"
+CONFUSION = "confusion.png"
 FIGURES = {"classification": "boundary.png", "regression": "regression.png",
            "segmentation": "segmentation.png"}  # fmt: skip
 """The figure of a finished run, by task (classification: only for 2-D inputs)."""
@@ -77,7 +85,9 @@ def spectrum_figure(unit: int) -> str:
     return "spectrum.png" if unit == 0 else f"spectrum_unit{unit}.png"
 
 
-TRAINING_FILES = (CONFIG, CONFIG_TOML, CHECKPOINT, MODEL, HISTORY, METRICS, *FIGURES.values())
+TRAINING_FILES = (
+    CONFIG, CONFIG_TOML, CHECKPOINT, MODEL, HISTORY, METRICS, CONFUSION, *FIGURES.values(),
+)  # fmt: skip
 """What training writes (besides the lock and ``tensorboard/``)."""
 ANALYSIS_FILES = (
     STABILITY, DEPTH, DEPTH_FIGURE, GRADIENTS, GRADIENTS_FIGURE, LANDSCAPE, LANDSCAPE_FIGURE,

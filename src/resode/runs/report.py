@@ -1,9 +1,10 @@
 """``report.html``: one self-contained page that shows a run (no files beside it, no network).
 
-Sections: configuration, final metrics, the baselines fitted on the same split (where
-``metrics.json`` holds them), learning curves (drawn from ``history.csv``), the run's figures
-(every PNG in the run directory, embedded as base64), and the stability, depth and gradient
-results where ``resode stability / evaluate --steps / gradients`` wrote them.
+Sections: configuration, final metrics (with the epoch the run kept and, for classification,
+a per-class table), the baselines fitted on the same split (where ``metrics.json`` holds
+them), learning curves (drawn from ``history.csv``), the run's figures (every PNG in the run
+directory, embedded as base64: confusion.png among them), and the stability, depth and
+gradient results where ``resode stability / evaluate --steps / gradients`` wrote them.
 """
 
 from __future__ import annotations
@@ -68,6 +69,33 @@ def _figures(run: Path) -> str:
     )
 
 
+def _kept(metrics: dict) -> str:
+    """Which epoch the model shown is, e.g. "the best validation epoch 14 of 20"."""
+    if "kept" not in metrics or not isinstance(metrics.get("history"), list):
+        return ""
+    epochs = len(metrics["history"])
+    if metrics["kept"] == "best" and "best_epoch" in metrics:
+        which = f"the best validation epoch {metrics['best_epoch']} of {epochs}"
+        which += f" (by {metrics.get('best_metric', 'validation')})"
+    else:
+        which = f"the last epoch of {epochs}"
+    return f"<p>model kept: {html.escape(which)}</p>"
+
+
+def _classes(metrics: dict) -> str:
+    """Precision, recall, F1 and support per class of the test split."""
+    classes = metrics.get("classes")
+    if not isinstance(classes, dict):
+        return ""
+    keys = ("precision", "recall", "f1", "support")
+    try:
+        rows = [[name, *(classes[k][i] for k in keys)] for i, name in enumerate(classes["names"])]
+    except (KeyError, TypeError, IndexError):
+        raise RunDirectoryError("metrics.json has a damaged 'classes' entry") from None
+    split = html.escape(str(classes.get("split", "test")))
+    return f"<h3>Per class ({split} split)</h3>" + _table(rows, ["class", *keys])
+
+
 def _stability(document: dict) -> str:
     units = document.get("units", [document])
     rows = [
@@ -124,7 +152,9 @@ def report_sections(run: Path) -> dict[str, str]:
     final = [[k, v] for k, v in metrics.items() if isinstance(v, (int, float))]
     return {
         "configuration": _table([[k, v] for k, v in config.items() if v is not None]),
-        "metrics": _table(final) if final else _missing(f"resode train --resume {run}"),
+        "metrics": _kept(metrics) + _table(final) + _classes(metrics)
+        if final
+        else _missing(f"resode train --resume {run}"),
         "baselines": _baselines(metrics),
         "curves": _curves(run),
         "figures": _figures(run),

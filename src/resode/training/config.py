@@ -41,6 +41,8 @@ OPTIMIZERS = ("adam", "sgd", "gauss-newton")
 SCHEDULES = ("constant", "cosine", "step")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
+KEEP = ("best", "last")
+CLASS_WEIGHTS = ("none", "balanced")
 
 
 def _seed(name: str, value: object) -> int:
@@ -166,6 +168,25 @@ class TrainConfig:
     )
     weight_decay: float = setting(
         0.0, "weight of the weight-decay penalty ∫‖θ(t)‖² dt", check=check_nonnegative
+    )
+    keep: str = setting(
+        "best",
+        "the model the run keeps: the epoch of the best validation metric (accuracy, r2, miou; "
+        "of equal ones the lower validation loss; within the last level of a multilevel run) "
+        "or the last epoch",
+        choices=KEEP,
+    )
+    patience: int | None = setting(
+        None,
+        "stop a level when the validation metric has not improved for PATIENCE epochs "
+        "(None: train every epoch)",
+        check=check_int,
+    )
+    class_weight: str | None = setting(
+        None,
+        "weight the cross-entropy of class c by n/(k·n_c) from the training split's counts "
+        "(pixels for segmentation); classification and segmentation, adam and sgd",
+        choices=CLASS_WEIGHTS,
     )
     seed: int = setting(0, "random seed (data, initialization, shuffling)", check=_seed)
     baselines: bool | None = setting(
@@ -354,6 +375,7 @@ class TrainConfig:
                 "gauss-newton and varpro run eagerly"
             )
         task = dataset_task(self.data, **self.source_options())
+        self._validate_class_weight(task)
         if self.varpro and task not in ("classification", "regression"):
             raise ResodeError(
                 f"--varpro applies to classification and regression, not {task} ({self.data!r})"
@@ -412,6 +434,19 @@ class TrainConfig:
                 f"--folds {self.folds} asks for more folds than the {tables['all'].count} rows "
                 f"of {self.data}"
             )
+
+    def _validate_class_weight(self, task: str) -> None:
+        """Class weights apply to a cross-entropy trained by adam or sgd (varpro's head and
+        gauss-newton's curvature are unweighted)."""
+        if self.class_weight in (None, "none"):
+            return
+        if task == "regression":
+            raise ResodeError(
+                f"--class-weight applies to classification and segmentation, not regression "
+                f"({self.data!r})"
+            )
+        if self.varpro or self.optimizer == "gauss-newton":
+            raise ResodeError("--class-weight applies to adam and sgd steps without --varpro")
 
     def _validate_multilevel(self) -> None:
         """Levels N_0 < N_1 < …: at least two, each an integer multiple of the one before."""

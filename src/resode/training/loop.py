@@ -15,6 +15,10 @@ unless ``grid`` is fixed). The checkpoint records the level, so a resumed run bu
 model at that level's shape before loading it. ``max_seconds`` ends a level after the epoch
 that exceeds its share of the time budget.
 
+The model a run keeps (``keep``, best or last) and early stopping (``patience``) follow the
+best validation epoch of the level in progress (:mod:`.best`): with ``keep="best"`` a
+multilevel run keeps the best epoch of its final level.
+
 A run goes through the phases set-up (:func:`_set_up`: data, checkpoint to resume from,
 model, optimizer), resume or start (:func:`_resume_or_start`), one :func:`_train_level` per
 level (each a series of epochs, :func:`.epoch.run_epoch`) and :func:`_finish`; a
@@ -36,15 +40,16 @@ from ..data import Dataset, load_dataset
 from ..data.loader import default_workers
 from ..errors import ResodeError, RunDirectoryError
 from ..runs.directory import NewRun, ResumedRun, run_folder
-from ..runs.layout import CHECKPOINT, FIGURES, HISTORY, METRICS
+from ..runs.layout import CHECKPOINT, CONFUSION, FIGURES, HISTORY, METRICS, MODEL
 from ..runs.lock import RunDirectoryLocked
-from ..storage import atomic_write, write_json
-from ..tasks import get_task
+from ..storage import atomic_write, read_tensors, write_json
+from ..tasks import balanced_class_weights, get_task
 from . import distributed
 from .baselines import fit_baselines, wanted
+from .best import Best, holds_best, patience_ran_out, restart_patience, track, write_best_model
 from .config import DTYPES, TrainConfig
 from .epoch import Position, run_epoch
-from .evaluation import check_targets, evaluate, final_metrics
+from .evaluation import check_targets, class_report, evaluate, final_metrics
 from .factory import (
     build_model,
     compile_network,
@@ -82,7 +87,9 @@ class Run:
     loader's processes (0: batches in process); ``position`` where a resumed epoch goes on,
     ``epoch_rng`` the shuffling generator's state at the start of the epoch in progress.
     ``out`` is the folder written now: ``place.out`` itself, or for a run replacing another
-    the staging folder beside it until the first checkpoint swaps it in.
+    the staging folder beside it until the first checkpoint swaps it in. ``best`` is the
+    best validation epoch of the level in progress; ``stopped_early`` whether ``patience``
+    ended the last level trained in this process.
     """
 
     config: TrainConfig
@@ -110,6 +117,8 @@ class Run:
     epoch_rng: torch.Tensor | None = None
     preemption: Preemption | None = None
     place: NewRun | ResumedRun | None = None
+    best: Best | None = None
+    stopped_early: bool = False
 
     @property
     def destination(self) -> Path:
@@ -219,6 +228,9 @@ def _set_up(config, out, resume, context, **options) -> tuple[Run, tuple | None]
     dataset = dataset.to(device, dtype, train_device="cpu" if workers else None)
     check_targets(dataset)
     task = get_task(dataset.task)
+    if config.class_weight == "balanced":
+        weight = balanced_class_weights(dataset.y_train, dataset.num_classes)
+        task = task.weighted(weight.to(device))
     info = model_info(dataset)
     levels = config.levels()
     check_fits(config, info, device)
@@ -289,6 +301,7 @@ def _resume_or_start(run: Run, checkpoint: tuple[dict, dict] | None, resume: boo
         )
         if checkpoint[1].get("position") is not None:
             run.position = Position.from_dict(checkpoint[1]["position"])
+        run.best = Best.from_dict(checkpoint[1].get("best"))
         if len(run.summaries) != run.counters["level"]:
             raise RunDirectoryError(f"{run.out / CHECKPOINT} has inconsistent level summaries")
         if checkpoint[1]["config"]["epochs"] < run.config.epochs:
@@ -308,7 +321,9 @@ def _data_moved(stored: TrainConfig, config: TrainConfig) -> bool:
 
 def _extend(run: Run) -> None:
     """Train a run longer: config.json gets the new ``epochs``; a cosine schedule restarts
-    from the base learning rate and anneals over the epochs left (constant and step go on)."""
+    from the base learning rate and anneals over the epochs left (constant and step go on);
+    patience counts from here."""
+    run.best = restart_patience(run.best, run.counters["epoch"])
     if run.context.is_main:
         write_config(run.out, run.config, run.info)
     if run.config.schedule == "cosine":
@@ -336,11 +351,13 @@ def _train_level(run: Run, level: int) -> None:
                 k: v for k, v in record.items() if k != "epoch"
             }
         run.history.append(record)
+        run.best = track(run.best, record, "val_" + run.task.headline, level)
         _save(run, record)
         run.context.barrier()
         bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k in _SHOWN})
         bar.update()
     bar.close()
+    run.stopped_early = _patience_ran_out(run, level)
     if run.multilevel:
         run.summaries.append(_level_summary(run, start, level))
 
@@ -387,7 +404,7 @@ def _level_done(run: Run, start: int, level: int) -> bool:
     """
     config, history = run.config, run.history
     ran = history[start:]
-    if len(ran) >= config.epochs:
+    if len(ran) >= config.epochs or _patience_ran_out(run, level):
         return True
     if config.max_seconds is None or not ran:
         return False
@@ -396,8 +413,14 @@ def _level_done(run: Run, start: int, level: int) -> bool:
     return run.context.any(sum(r["seconds"] for r in ran) >= share)
 
 
+def _patience_ran_out(run: Run, level: int) -> bool:
+    epoch, patience = run.counters["epoch"], run.config.patience
+    return run.context.any(patience_ran_out(run.best, epoch, level, patience))
+
+
 def _level_summary(run: Run, start: int, level: int) -> dict:
-    """Level index (from 0), steps, epochs, seconds and val/test metrics at its end."""
+    """Level index (from 0), steps, epochs, seconds, whether patience stopped it (with
+    ``patience``) and val/test metrics at its end."""
     ran = run.history[start:]
     summary = {
         "level": level,
@@ -405,6 +428,8 @@ def _level_summary(run: Run, start: int, level: int) -> dict:
         "epochs": len(ran),
         "seconds": sum(r["seconds"] for r in ran),
     }
+    if run.config.patience is not None:
+        summary["stopped_early"] = run.stopped_early
     for split in ("val", "test"):
         metrics = evaluate(run.model, run.dataset, split)
         summary.update({f"{split}_{k}": v for k, v in metrics.items()})
@@ -424,6 +449,11 @@ def _save(run: Run, record: dict | None, position: Position | None = None) -> No
 
 
 def _write_state(run: Run, record: dict | None, position: Position | None) -> None:
+    """model.safetensors first when the epoch ``record`` is the new best (``keep="best"``),
+    then the checkpoint (with the latest weights to model.safetensors otherwise), history."""
+    keeps_best = holds_best(run.config.keep, run.best, run.counters["level"])
+    if keeps_best and record is not None and run.best.epoch == record["epoch"]:
+        write_best_model(run.out, run.model, run.best)
     save_checkpoint(  # looked up at call time: tests wrap it to interrupt a run
         run.out,
         run.config,
@@ -436,6 +466,8 @@ def _write_state(run: Run, record: dict | None, position: Position | None) -> No
         run.summaries,
         position=None if position is None else position.to_dict(),
         shuffle_state=None if position is None else run.epoch_rng,
+        best=None if run.best is None else run.best.to_dict(),
+        latest_model=not keeps_best,
     )
     if record is None:
         return
@@ -447,25 +479,50 @@ def _write_state(run: Run, record: dict | None, position: Position | None) -> No
 
 
 def _finish(run: Run) -> dict:
-    """The run's metrics: final per split, history, seconds, time limit, level summaries and
-    the baselines fitted on the same split (see :mod:`.baselines`).
+    """The run's metrics: final per split (of the model kept), the best epoch, history,
+    seconds, time limit, level summaries; for classification per-class metrics of the test
+    split under ``classes``; the baselines fitted on the same split (see :mod:`.baselines`).
 
-    Rank 0 also writes metrics.json and the plots.
+    Rank 0 also writes metrics.json, the plots and, for classification, confusion.png.
     """
-    config, history = run.config, run.history
-    metrics = final_metrics(run.model, run.dataset)
+    config, history, dataset = run.config, run.history, run.dataset
+    if run.context.is_main and holds_best(config.keep, run.best, run.counters["level"]):
+        run.model.load_state_dict(read_tensors(run.out / MODEL)[0])  # the kept weights
+    metrics = final_metrics(run.model, dataset)
+    metrics.update(_selection(run))
+    if dataset.task == "regression":
+        metrics["standardized_targets"] = dataset.target_scale is not None  # loss's units
+    if dataset.task == "classification":
+        metrics["classes"] = class_report(run.model, dataset)
     metrics["history"] = history
     metrics["seconds"] = sum(r["seconds"] for r in history)
     if config.max_seconds is not None:
         metrics["epochs"] = len(history)
-        metrics["time_limited"] = len(history) < config.epochs * len(run.levels)
+        stopped = metrics.get("stopped_early", False)
+        metrics["time_limited"] = len(history) < config.epochs * len(run.levels) and not stopped
     if run.multilevel:
         metrics["levels"] = run.summaries
     if run.context.is_main and wanted(config, run.dataset):
         metrics["baselines"] = fit_baselines(run.dataset, config.seed)
     if run.context.is_main:
         write_json(run.out / METRICS, metrics)
-        from ..plots import plot_run
+        from ..plots import plot_confusion, plot_run
 
-        plot_run(run.model, run.dataset, run.out / FIGURES[run.dataset.task])
+        plot_run(run.model, dataset, run.out / FIGURES[dataset.task])
+        if "classes" in metrics:
+            plot_confusion(metrics["classes"], run.out / CONFUSION)
     return metrics
+
+
+def _selection(run: Run) -> dict:
+    """``kept`` (best or last), ``best_epoch`` (from 1, as history.csv's epoch column) and
+    ``best_metric``; with ``patience``, ``stopped_early`` (any level). A run trained before
+    the best epoch was tracked has kept its last one."""
+    kept = holds_best(run.config.keep, run.best, run.counters["level"])
+    selection = {"kept": "best" if kept else "last"}
+    if run.best is not None:
+        selection.update(best_epoch=run.best.epoch, best_metric=run.best.metric)
+    if run.config.patience is not None:
+        earlier = any(s.get("stopped_early", False) for s in run.summaries)
+        selection["stopped_early"] = run.stopped_early or earlier
+    return selection

@@ -2,8 +2,9 @@
 
 ``checkpoint.safetensors`` holds, in one atomically written file, the model weights, the
 optimizer state, every RNG state used (data shuffling, torch CPU, CUDA when used), the
-epoch and step counters, the scheduler state, the history and the config it belongs to;
-one written mid-epoch also holds where in the epoch it was written.
+epoch and step counters, the scheduler state, the history, the best validation epoch so far
+and the config it belongs to; one written mid-epoch also holds where in the epoch it was
+written.
 Loading checks the checksum and the config before touching the model. A multilevel run also
 stores its current level (the model's depth and weight-grid shape) and the summaries of the
 finished levels; ``model.safetensors`` names its level in its metadata.
@@ -74,14 +75,18 @@ def save_checkpoint(
     *,
     position: dict | None = None,
     shuffle_state: torch.Tensor | None = None,
+    best: dict | None = None,
+    latest_model: bool = True,
 ) -> None:
-    """Write the checkpoint and ``model.safetensors`` (whose metadata names the level).
+    """Write the checkpoint and, with ``latest_model``, ``model.safetensors`` (whose metadata
+    names the level); without it ``model.safetensors`` keeps the best epoch's weights.
 
     ``counters`` holds epoch, step and the current multilevel ``level`` (the model's shape);
     ``levels`` the summaries of the levels already finished. A mid-epoch checkpoint also
     holds the epoch's ``position`` (:class:`~resode.training.epoch.Position` as a dict) and
     stores ``shuffle_state``, the shuffling generator's state at the start of that epoch,
-    instead of ``generator``'s current one.
+    instead of ``generator``'s current one. ``best`` is the best validation epoch so far
+    (:class:`~resode.training.best.Best` as a dict).
     """
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     optimizer_tensors, optimizer_state = optimizer_to_flat(optimizer)
@@ -98,9 +103,12 @@ def save_checkpoint(
         "history": history,
         "levels": list(levels or []),
         "position": position,
+        "best": best,
     }
     write_tensors(out / CHECKPOINT, tensors, state)
-    write_tensors(out / MODEL, model.state_dict(), model_state(counters.get("level", 0), model))
+    if latest_model:
+        level = counters.get("level", 0)
+        write_tensors(out / MODEL, model.state_dict(), model_state(level, model))
 
 
 def model_state(level: int, model) -> dict:
