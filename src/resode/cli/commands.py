@@ -69,12 +69,16 @@ def _default_out(data: str) -> Path:
     return out
 
 
-def _say_what_the_data_is(config: TrainConfig) -> None:
-    """For a user's own data: one line on its kind, task (and why) and splits."""
+def _say_what_the_data_is(config: TrainConfig, given: dict | None = None) -> None:
+    """For a user's own data: one line on its kind, task (and why) and splits; with the flags
+    ``given`` (no --config or --recipe), one on the automatic settings it started from."""
     from ..data.sources import describe_source
+    from ..training.recipes import auto_recipe
 
     if parse_source(config.data) is not None and os.environ.get("RANK", "0") == "0":
         print(describe_source(config.data, **config.source_options()).summary)
+        if given is not None:
+            print(auto_recipe(config.data, **config.source_options()).line(given))
 
 
 def _resumed_run(args: argparse.Namespace, given: dict) -> tuple[TrainConfig, Path]:
@@ -110,7 +114,7 @@ def _new_run(args: argparse.Namespace, given: dict) -> tuple[TrainConfig, Path]:
     if "data" in given:
         given["data"] = absolute_source(given["data"])
     config = compose_config(given, args.config, args.recipe)
-    _say_what_the_data_is(config)
+    _say_what_the_data_is(config, given if args.config is None and args.recipe is None else None)
     if args.out is None and launched_world_size() > 1:
         raise ResodeError("a distributed run needs --out DIR (the same on every process)")
     out = args.out if args.out is not None else _default_out(source_label(config.data))
@@ -273,12 +277,13 @@ def _run_experiment(args: argparse.Namespace) -> int:
 
 
 def _run_recipes(args: argparse.Namespace) -> int:
-    from ..training.recipes import recipe_text, recipes
+    from ..training.recipes import auto_recipes, recipe_text, recipes
 
     if args.name is not None:
         print(recipe_text(args.name), end="")
         return 0
-    rows = [(r.name, r.summary(), r.result()) for r in recipes().values()]
+    shipped = [*recipes().values(), *auto_recipes().values()]
+    rows = [(r.name, r.summary(), r.result()) for r in shipped]
     if args.markdown:
         print("| recipe | settings | result (2-core CPU) |\n|---|---|---|")
         for name, settings, result in rows:
@@ -287,7 +292,10 @@ def _run_recipes(args: argparse.Namespace) -> int:
     width = max(len(name) for name, _, _ in rows)
     for name, settings, result in rows:
         print(f"{name:{width}}  {result}\n{'':{width}}  {settings}")
-    print("resode train --data NAME uses a recipe; resode recipes NAME prints its file")
+    print(
+        "resode train --data NAME uses a recipe, --data csv:|npz:|folder:PATH an auto- one "
+        "chosen from the data's kind and size; resode recipes NAME prints its file"
+    )
     return 0
 
 

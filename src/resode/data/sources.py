@@ -41,6 +41,16 @@ class UserData:
     class_names: tuple[str, ...]
     summary: str
 
+    @property
+    def count(self) -> int:
+        """The number of examples, over all tables."""
+        return sum(len(table.x) for table in self.tables.values())
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of one raw example: (d,) vectors, (c, L) signals, (C, H, W) images."""
+        return tuple(next(iter(self.tables.values())).x.shape[1:])
+
 
 def _signature(paths: dict[str, Path]) -> tuple:
     """Names, sizes and modification times of every file read, so a changed file is re-read."""
