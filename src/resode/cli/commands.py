@@ -73,11 +73,13 @@ def _default_out(data: str) -> Path:
     return out
 
 
-def _say_what_the_data_is(config: TrainConfig) -> None:
+def _say_what_the_data_is(config: TrainConfig, given: dict | None = None) -> None:
     """For a user's own data: one line on its kind, task (and why) and splits, what was left
     out while reading, for a table how each column enters the network, and for a small table
-    without --folds a hint that its test split is small."""
+    without --folds a hint that its test split is small; with the flags ``given`` (no
+    --config or --recipe), one line on the automatic settings it started from."""
     from ..data.sources import HELD_OUT, describe_source, table_encoding
+    from ..training.recipes import auto_recipe
 
     if parse_source(config.data) is None or os.environ.get("RANK", "0") != "0":
         return
@@ -88,6 +90,8 @@ def _say_what_the_data_is(config: TrainConfig) -> None:
         print(f"{data.summary.rsplit(';', 1)[0]}; {config.folds}-fold cross-validation")
     else:
         print(data.summary)
+    if given is not None:
+        print(auto_recipe(config.data, **options).line(given))
     for note in data.notes:
         print(note)
     if encoding is not None:
@@ -137,7 +141,7 @@ def _new_run(args: argparse.Namespace, given: dict) -> tuple[TrainConfig, Path]:
     if "data" in given:
         given["data"] = absolute_source(given["data"])
     config = compose_config(given, args.config, args.recipe)
-    _say_what_the_data_is(config)
+    _say_what_the_data_is(config, given if args.config is None and args.recipe is None else None)
     if args.out is None and launched_world_size() > 1:
         raise ResodeError("a distributed run needs --out DIR (the same on every process)")
     out = args.out if args.out is not None else _default_out(source_label(config.data))
@@ -182,7 +186,8 @@ def _run_train(args: argparse.Namespace) -> int:
         for level in metrics.get("levels", []):
             print(_level_line(level, len(metrics["levels"])))
         print(f"run directory: {out}")
-        print(_kept_line(metrics))
+        if "kept" in metrics:
+            print(_kept_line(metrics))
         print(" ".join(f"{k}={v:.4f}" for k, v in summary.items()))
         if "test_rmse" in metrics:
             print(_errors_line(metrics))
@@ -359,12 +364,13 @@ def _run_experiment(args: argparse.Namespace) -> int:
 
 
 def _run_recipes(args: argparse.Namespace) -> int:
-    from ..training.recipes import recipe_text, recipes
+    from ..training.recipes import auto_recipes, recipe_text, recipes
 
     if args.name is not None:
         print(recipe_text(args.name), end="")
         return 0
-    rows = [(r.name, r.summary(), r.result()) for r in recipes().values()]
+    shipped = [*recipes().values(), *auto_recipes().values()]
+    rows = [(r.name, r.summary(), r.result()) for r in shipped]
     if args.markdown:
         print("| recipe | settings | result (2-core CPU) |\n|---|---|---|")
         for name, settings, result in rows:
@@ -373,7 +379,10 @@ def _run_recipes(args: argparse.Namespace) -> int:
     width = max(len(name) for name, _, _ in rows)
     for name, settings, result in rows:
         print(f"{name:{width}}  {result}\n{'':{width}}  {settings}")
-    print("resode train --data NAME uses a recipe; resode recipes NAME prints its file")
+    print(
+        "resode train --data NAME uses a recipe, --data csv:|npz:|folder:PATH an auto- one "
+        "chosen from the data's kind and size; resode recipes NAME prints its file"
+    )
     return 0
 
 

@@ -133,7 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_predict_and_report_commands(commands)
     _add_experiment_command(commands)
     recipes = commands.add_parser(
-        "recipes", help="the tuned recipe of every dataset, with what it reaches and how long"
+        "recipes",
+        help="the tuned recipe of every dataset and the auto- ones of a user's data, with what "
+        "each reaches and how long",
     )
     recipes.add_argument("name", nargs="?", help="print this recipe's TOML file")
     recipes.add_argument("--markdown", action="store_true", help="the list as a Markdown table")
@@ -145,6 +147,7 @@ def _add_train_command(commands) -> None:
         "train",
         help="train a network and write a run directory",
         description="Train a network. --data X starts from X's tuned recipe (`resode recipes X`), "
+        "your own data (csv:, npz:, folder:PATH) from the auto- recipe of its kind and size, "
         "--recipe NAME from another recipe, --config FILE from a TOML file; flags given "
         "override single settings. The defaults "
         "shown are the main job's (resode train with no flags).",

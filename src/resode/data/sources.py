@@ -67,6 +67,11 @@ class UserData:
         """The number of examples over all files."""
         return sum(table.count for table in self.tables.values())
 
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of one raw example: (d,) vectors, (c, L) signals, (C, H, W) images."""
+        return tuple(_shape(next(iter(self.tables.values()))))
+
 
 def _signature(paths: dict[str, Path]) -> tuple:
     """Names, sizes and modification times of every file read, so a changed file is re-read."""

@@ -5,10 +5,13 @@ Inputs from a file are in the units of the training data: a run trained on a use
 data or on a standard image set (mnist, cifar10, …) standardizes them as training did. A run
 on a table reads a table (CSV, TSV, Parquet) by column names only — a missing or renamed
 feature column is refused, naming it; other columns are ignored — and encodes it as training
-did (:mod:`resode.data.tables`: gaps, categories, dates). Images are read as pixel / 255
-(gray: 1 channel, colour: 3; a gray image for a colour run is repeated thrice) and must have
-the run's size;
-the output then names each image's file (its path below the folder) in a ``file`` column.
+did (:mod:`resode.data.tables`: gaps, categories, dates). Images are read as pixel / 255 and
+converted to the run's inputs where they differ: a colour image for a gray run becomes gray
+by luminance L = 0.299 R + 0.587 G + 0.114 B (Pillow's ``convert("L")``), a gray one for a
+colour run is repeated thrice, and then an image of another size is resized to the run's
+H × W by Pillow's bilinear filter (averaging over the pixels it shrinks); one note says how
+many were. The output then names each image's file (its path below the folder) in a
+``file`` column.
 
 Classification writes the class name and one probability per class; regression the values
 (in the original units when the targets were standardized); segmentation a label image per
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import io
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -175,30 +179,65 @@ def image_files(source: str) -> tuple[Path, list[Path]] | None:
     return path, files
 
 
+def converted_image(image: np.ndarray, expected: tuple[int, ...]) -> np.ndarray:
+    """``image`` (c, h, w) of pixel / 255 as the run's (C, H, W): colour (c = 3) to gray by
+    Pillow's luminance ``convert("L")`` or gray repeated thrice, then resized bilinearly."""
+    from PIL import Image
+
+    channels, height, width = expected
+    if image.shape[0] == 1 and channels == 3:
+        image = np.repeat(image, 3, axis=0)
+    if image.shape == tuple(expected):
+        return image
+    pixels = np.round(image * 255).astype(np.uint8).transpose(1, 2, 0)
+    picture = Image.fromarray(pixels[..., 0] if image.shape[0] == 1 else pixels)
+    if image.shape[0] == 3 and channels == 1:
+        picture = picture.convert("L")
+    if picture.size != (width, height):
+        picture = picture.resize((width, height), Image.Resampling.BILINEAR)
+    pixels = np.asarray(picture, dtype=np.float64) / 255.0
+    return pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
+
+
+def _conversion_note(shapes: list[tuple[int, ...]], expected: tuple[int, ...]) -> str | None:
+    """One line on the images of ``shapes`` that were resized or changed in colour."""
+    resized = sum(shape[1:] != tuple(expected[1:]) for shape in shapes)
+    recoloured = sum(shape[0] != expected[0] for shape in shapes)
+    parts = []
+    if resized:
+        parts.append(f"resized {resized} of {len(shapes)} images to {expected[1]}×{expected[2]}")
+    if recoloured:
+        image = "image" if recoloured == 1 else "images"
+        change = f"colour {image} to gray" if expected[0] == 1 else f"gray {image} to colour"
+        parts.append(f"converted {recoloured} {change}")
+    return "; ".join(parts) or None
+
+
 def read_images(
     folder: Path, files: list[Path], expected: tuple[int, ...], dataset
 ) -> tuple[torch.Tensor, list[str]]:
     """Images x (count, C, H, W) standardized as the run's inputs, and their names (paths
-    below ``folder``); an image of another shape than ``expected`` (C, H, W) is an error."""
+    below ``folder``); an image of another size or colour than ``expected`` (C, H, W) is
+    converted (:func:`converted_image`), with one note on stderr; a run on other inputs than
+    images refuses them."""
     if dataset.kind != "image":
         shape = ", ".join(["batch", *map(str, expected)])
         raise ResodeError(
             f"image inputs apply to runs on images; this run expects {dataset.kind} inputs of "
             f"shape ({shape})"
         )
-    images = []
-    for file in files:
-        image = read_image(file)
-        if image.shape[0] == 1 and expected[0] == 3:
-            image = np.repeat(image, 3, axis=0)
-        if tuple(image.shape) != tuple(expected):
-            got, want = ", ".join(map(str, image.shape)), ", ".join(map(str, expected))
-            raise ResodeError(
-                f"{file} is an image of shape ({got}); the run expects (C, H, W) = ({want})"
-            )
-        images.append(image)
+    if expected[0] not in (1, 3):
+        raise ResodeError(
+            f"this run expects images of {expected[0]} channels; PNG and JPEG images give 1 "
+            "(gray) or 3 (colour): give its inputs as an NPZ file (array x)"
+        )
+    raw = [read_image(file) for file in files]
+    note = _conversion_note([image.shape for image in raw], expected)
+    if note is not None:
+        print(f"resode: {note}", file=sys.stderr)
+    images = np.stack([converted_image(image, tuple(expected)) for image in raw])
     names = [file.relative_to(folder).as_posix() for file in files]
-    return _as_model_input(np.stack(images), dataset), names
+    return _as_model_input(images, dataset), names
 
 
 def _read_csv(path: Path) -> np.ndarray:
