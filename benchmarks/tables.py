@@ -43,7 +43,7 @@ def write_table(name: str, folder: Path) -> tuple[Path, str]:
     else:
         from resode.data import load_dataset
 
-        data = load_dataset(name, seed=0, sizes=(600, 0, 0))
+        data = load_dataset(name, seed=0, sizes=(600, 1, 1))
         x, y = data.x_train.numpy(), data.y_train.numpy()
         frame = pd.DataFrame({"x1": x[:, 0], "x2": x[:, 1], "target": y})
     path = folder / f"{name}.csv"
@@ -87,7 +87,7 @@ def markdown(results: list[dict]) -> str:
         holds = ours["mean"] >= theirs["mean"] - theirs["std"]
         trees = summary["gradient_boosting"][metric]["mean"]
         verdict = "yes" if holds else "**no**"
-        verdict += " (trees better)" if trees > ours["mean"] else ""
+        verdict += " (trees better)" if round(trees, 3) > round(ours["mean"], 3) else ""
         times = " / ".join(
             f"{summary[m]['seconds']['mean']:.2f}" for m in ("resode", linear, "gradient_boosting")
         )
@@ -101,18 +101,22 @@ def markdown(results: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="*", default=list(TABLES), choices=TABLES)
+    parser.add_argument("names", nargs="*", help=f"tables (default all): {', '.join(TABLES)}")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
+    unknown = sorted(set(args.names) - set(TABLES))
+    if unknown:
+        parser.error(f"unknown tables {', '.join(unknown)}; choose from {', '.join(TABLES)}")
+    args.names = args.names or list(TABLES)
     results = []
     with tempfile.TemporaryDirectory() as folder:
         for name in args.names:
             results.append(measure(name, args.folds, Path(folder)))
             print(f"{name}: {results[-1]['seconds']:.1f} s", flush=True)
+            if args.json is not None:
+                args.json.write_text(json.dumps(results, indent=2))
     print(markdown(results))
-    if args.json is not None:
-        args.json.write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ _WHERE = {
     "initial_model": "load",
     "load_run": "load",
     "write_depth_study": "load",
+    "HEADLINE": "load",
     "predict_run": "predict",
     "write_report": "report",
 }
