@@ -178,8 +178,10 @@ def plot_confusion(report: dict, path: str | Path) -> None:
             axes.text(j, i, f"{count:.0f}", ha="center", va="center", color=color,
                       fontsize=9 if classes <= 10 else 7)  # fmt: skip
     ticks = np.arange(classes) if classes <= 40 else []
-    axes.set_xticks(ticks, [names[i] for i in ticks], rotation=45 if classes > 4 else 0,
-                    ha="right" if classes > 4 else "center")  # fmt: skip
+    names = [name if len(name) <= 24 else name[:23] + "…" for name in names]
+    turn = classes > 4 or sum(len(name) for name in names) > 6 * classes
+    axes.set_xticks(ticks, [names[i] for i in ticks], rotation=40 if turn else 0,
+                    ha="right" if turn else "center")  # fmt: skip
     recall = [f"{names[i]}  ({report['recall'][i]:.0%})" for i in ticks]
     axes.set_yticks(ticks, recall)
     axes.set_xlabel("predicted class")
