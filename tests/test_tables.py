@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from resode.cli import main
 from resode.data import load_dataset
 from resode.data.tables import MISSING_LEVEL, TableEncoding, fit_column
-from resode.runs import load_run, predict_run
+from resode.runs import load_run, predict_run, write_report
 from resode.training.config import TrainConfig
 from resode.training.loop import train
 
@@ -182,6 +182,8 @@ def test_predict_test_writes_source_rows_and_true_labels(tmp_path):
     assert len(rows) == 9
     for row in rows:  # row 1 is the first data row below the header
         assert row["true_species"] == frame.loc[int(row["row"]) - 1, "species"]
+    page = write_report(tmp_path / "run").read_text()
+    assert "<td>seen</td><td>date</td><td>3 features: year, day of the year" in page
 
 
 def test_parquet_and_tab_separated_files_read_as_the_csv(tmp_path):

@@ -20,8 +20,9 @@ from .layout import CONFIG, DEPTH, GRADIENTS, METRICS, REPORT, STABILITY
 from .load import read_document, read_history, require_run
 
 SECTIONS = (
-    "configuration", "metrics", "baselines", "curves", "figures", "stability", "depth", "gradients"
-)
+    "configuration", "columns", "metrics", "baselines", "curves", "figures", "stability",
+    "depth", "gradients",
+)  # fmt: skip
 STYLE = (
     "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
     "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
@@ -122,6 +123,18 @@ def _gradients(document: dict) -> str:
     return _table(rows, header)
 
 
+def _columns(model) -> str:
+    """A table run's encoding (column | kind | how), as training fitted and stored it."""
+    from ..data.tables import TableEncoding
+
+    stored = (model or {}).get("preprocessing") if isinstance(model, dict) else None
+    if not isinstance(stored, dict) or "table" not in stored:
+        return '<p class="missing">not a table: the inputs enter as they are</p>'
+    encoding = TableEncoding.from_dict(stored["table"])
+    rows = [[c.name, c.kind, c.how()] for c in encoding.columns]
+    return _table(rows, ["column", "kind", "how it enters the network"])
+
+
 def _baselines(metrics: dict) -> str:
     """resode against the baselines fitted on its split: test metrics and seconds."""
     from ..training.baselines import comparison, metrics_task, run_rows
@@ -147,11 +160,12 @@ def report_sections(run: Path) -> dict[str, str]:
     """The HTML of each section of :data:`SECTIONS`."""
     read_config(run)  # refuses an invalid config.json
     config = read_document(run / CONFIG)
-    config.pop("model", None)
+    model = config.pop("model", None)
     metrics = read_document(run / METRICS) if (run / METRICS).exists() else {}
     final = [[k, v] for k, v in metrics.items() if isinstance(v, (int, float))]
     return {
         "configuration": _table([[k, v] for k, v in config.items() if v is not None]),
+        "columns": _columns(model),
         "metrics": _kept(metrics) + _table(final) + _classes(metrics)
         if final
         else _missing(f"resode train --resume {run}"),
@@ -166,6 +180,7 @@ def report_sections(run: Path) -> dict[str, str]:
 
 TITLES = {
     "configuration": "Configuration",
+    "columns": "How the table's columns enter the network",
     "metrics": "Final metrics",
     "baselines": "Baselines on the same split",
     "curves": "Learning curves",
