@@ -319,10 +319,8 @@ def _table_splits(data: UserData, rows: dict, stored: dict | None) -> tuple:
     """Each split's encoded features x, the encoding (fitted on the training rows, or as
     ``stored``) and each split's row labels (id column, else source row numbers)."""
     frames = {s: data.tables[_origin(data, s)].frame.iloc[rows[s]] for s in SPLIT_NAMES}
-    if stored is not None and "table" in stored:
-        encoding = TableEncoding.from_dict(stored["table"])
-    elif stored is not None:  # a run written before tables were encoded: clean numbers
-        encoding = TableEncoding.of_numbers(list(stored.get("features") or []))
+    if stored is not None:
+        encoding = TableEncoding.stored(stored) or TableEncoding.of_numbers([])
     else:
         columns = data.columns or {}
         dropped = tuple(columns.get("drop_columns") or ())

@@ -349,6 +349,17 @@ class TableEncoding:
         return cls(columns, data.get("id_column"))
 
     @classmethod
+    def stored(cls, preprocessing: dict | None) -> TableEncoding | None:
+        """The encoding a run's ``preprocessing`` record holds: its ``table``, or for a run on
+        a table of numbers written before encodings, its ``features``; None for other data."""
+        preprocessing = preprocessing or {}
+        if "table" in preprocessing:
+            return cls.from_dict(preprocessing["table"])
+        if preprocessing.get("features"):
+            return cls.of_numbers(list(preprocessing["features"]))
+        return None
+
+    @classmethod
     def of_numbers(cls, names: list[str]) -> TableEncoding:
         """The encoding of a table of numbers without gaps (a run that stored only its feature
         names): each column one feature, as it is."""

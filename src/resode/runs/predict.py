@@ -73,12 +73,7 @@ def read_inputs(
 
 def table_encoding_of(dataset) -> TableEncoding | None:
     """How a run on a table encodes its columns (None: the run was not trained on a table)."""
-    stored = dataset.preprocessing or {}
-    if "table" in stored:
-        return TableEncoding.from_dict(stored["table"])
-    if stored.get("features"):  # a run on a table of numbers, written before encodings
-        return TableEncoding.of_numbers(list(stored["features"]))
-    return None
+    return TableEncoding.stored(dataset.preprocessing)
 
 
 def _read_table(path: Path, dataset, say) -> tuple[torch.Tensor, dict]:

@@ -21,7 +21,7 @@ multilevel run keeps the best epoch of its final level.
 
 A run goes through the phases set-up (:func:`_set_up`: data, checkpoint to resume from,
 model, optimizer), resume or start (:func:`_resume_or_start`), one :func:`_train_level` per
-level (each a series of epochs, :func:`.epoch.run_epoch`) and :func:`_finish`; a
+level (each a series of epochs, :func:`.epoch.run_epoch`) and :func:`.results.finish`; a
 :class:`Run` carries the state from one to the next.
 """
 
@@ -40,16 +40,15 @@ from ..data import Dataset, load_dataset
 from ..data.loader import default_workers
 from ..errors import ResodeError, RunDirectoryError
 from ..runs.directory import NewRun, ResumedRun, run_folder
-from ..runs.layout import CHECKPOINT, CONFUSION, FIGURES, HISTORY, METRICS, MODEL
+from ..runs.layout import CHECKPOINT, HISTORY
 from ..runs.lock import RunDirectoryLocked
-from ..storage import atomic_write, read_tensors, write_json
+from ..storage import atomic_write
 from ..tasks import balanced_class_weights, get_task
 from . import distributed
-from .baselines import fit_baselines, wanted
 from .best import Best, holds_best, patience_ran_out, restart_patience, track, write_best_model
 from .config import DTYPES, TrainConfig
 from .epoch import Position, run_epoch
-from .evaluation import check_targets, class_report, evaluate, final_metrics
+from .evaluation import check_targets, evaluate
 from .factory import (
     build_model,
     compile_network,
@@ -61,6 +60,7 @@ from .factory import (
 from .multilevel import prolongate
 from .preemption import Preemption
 from .resources import check_fits
+from .results import finish
 from .state import (
     read_checkpoint,
     read_config,
@@ -201,7 +201,7 @@ def _train(config, out, resume, context, tensorboard, **options) -> dict:
         _train_level(run, level)
     if run.writer is not None:
         run.writer.close()
-    return _finish(run)
+    return finish(run)
 
 
 def _set_up(config, out, resume, context, **options) -> tuple[Run, tuple | None]:
@@ -476,53 +476,3 @@ def _write_state(run: Run, record: dict | None, position: Position | None) -> No
         for key, value in record.items():
             if key != "epoch":
                 run.writer.add_scalar(key, value, run.counters["epoch"])
-
-
-def _finish(run: Run) -> dict:
-    """The run's metrics: final per split (of the model kept), the best epoch, history,
-    seconds, time limit, level summaries; for classification per-class metrics of the test
-    split under ``classes``; the baselines fitted on the same split (see :mod:`.baselines`).
-
-    Rank 0 also writes metrics.json, the plots and, for classification, confusion.png.
-    """
-    config, history, dataset = run.config, run.history, run.dataset
-    if run.context.is_main and holds_best(config.keep, run.best, run.counters["level"]):
-        run.model.load_state_dict(read_tensors(run.out / MODEL)[0])  # the kept weights
-    metrics = final_metrics(run.model, dataset)
-    metrics.update(_selection(run))
-    if dataset.task == "regression":
-        metrics["standardized_targets"] = dataset.target_scale is not None  # loss's units
-    if dataset.task == "classification":
-        metrics["classes"] = class_report(run.model, dataset)
-    metrics["history"] = history
-    metrics["seconds"] = sum(r["seconds"] for r in history)
-    if config.max_seconds is not None:
-        metrics["epochs"] = len(history)
-        stopped = metrics.get("stopped_early", False)
-        metrics["time_limited"] = len(history) < config.epochs * len(run.levels) and not stopped
-    if run.multilevel:
-        metrics["levels"] = run.summaries
-    if run.context.is_main and wanted(config, run.dataset):
-        metrics["baselines"] = fit_baselines(run.dataset, config.seed)
-    if run.context.is_main:
-        write_json(run.out / METRICS, metrics)
-        from ..plots import plot_confusion, plot_run
-
-        plot_run(run.model, dataset, run.out / FIGURES[dataset.task])
-        if "classes" in metrics:
-            plot_confusion(metrics["classes"], run.out / CONFUSION)
-    return metrics
-
-
-def _selection(run: Run) -> dict:
-    """``kept`` (best or last), ``best_epoch`` (from 1, as history.csv's epoch column) and
-    ``best_metric``; with ``patience``, ``stopped_early`` (any level). A run trained before
-    the best epoch was tracked has kept its last one."""
-    kept = holds_best(run.config.keep, run.best, run.counters["level"])
-    selection = {"kept": "best" if kept else "last"}
-    if run.best is not None:
-        selection.update(best_epoch=run.best.epoch, best_metric=run.best.metric)
-    if run.config.patience is not None:
-        earlier = any(s.get("stopped_early", False) for s in run.summaries)
-        selection["stopped_early"] = run.stopped_early or earlier
-    return selection
