@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from resode.cli import main
 from resode.data import load_dataset
 from resode.data.tables import MISSING_LEVEL, TableEncoding, fit_column
+from resode.errors import ResodeError
 from resode.runs import load_run, predict_run, write_report
 from resode.training.config import TrainConfig
 from resode.training.loop import train
@@ -198,6 +199,8 @@ def test_parquet_and_tab_separated_files_read_as_the_csv(tmp_path):
     for other in ("tsv", "parquet"):
         torch.testing.assert_close(loaded[other].x_train, loaded["csv"].x_train)
         assert loaded[other].preprocessing == loaded["csv"].preprocessing
+    with pytest.raises(ResodeError, match="cannot read .*t.csv as a table"):
+        load_dataset(f"parquet:{tmp_path / 't.csv'}", target="species")  # the form decides
 
 
 def test_drop_missing_and_drop_columns(tmp_path, capsys):

@@ -120,12 +120,13 @@ def _pandas():
     return pandas
 
 
-def read_frame(path: Path) -> object:
+def read_frame(path: Path, parquet: bool | None = None) -> object:
     """A CSV/TSV (``.tsv``, ``.tab``: tab-separated) or Parquet file as a pandas DataFrame,
-    types inferred per column; empty cells, ``NA``, ``NaN``, ``null`` and ``?`` are gaps."""
+    types inferred per column; empty cells, ``NA``, ``NaN``, ``null`` and ``?`` are gaps.
+    ``parquet``: whether the file is Parquet (``parquet:PATH``), None: by its suffix."""
     pandas = _pandas()
     try:
-        if path.suffix.lower() == ".parquet":
+        if path.suffix.lower() == ".parquet" if parquet is None else parquet:
             try:
                 frame = pandas.read_parquet(path)
             except ImportError:
@@ -173,12 +174,14 @@ def _target_values(values, had_gaps: bool) -> np.ndarray:
     return np.array([str(v).strip() for v in values], dtype=str)
 
 
-def read_csv(path: Path, target: str | None, drop_missing: bool = False) -> Table:
+def read_csv(
+    path: Path, target: str | None, drop_missing: bool = False, parquet: bool = False
+) -> Table:
     """A table file with a header row (CSV, TSV, Parquet): column ``target`` is y, the other
     columns stay a DataFrame (``Table.frame``) to be encoded by :mod:`.tables`. Rows whose
     target is a gap are left out (and with ``drop_missing`` rows with any gap), noted in
     ``Table.notes``; ``Table.rows`` keeps the source row number (1 = first data row)."""
-    frame = read_frame(path)
+    frame = read_frame(path, parquet)
     columns = list(frame.columns)
     if target is None:
         raise ResodeError(f"--data csv:PATH needs --target COLUMN; columns: {', '.join(columns)}")
@@ -302,7 +305,7 @@ def read_folder(path: Path) -> Table:
 def read_table(form: str, path: Path, target: str | None, drop_missing: bool = False) -> Table:
     """The reader of ``form`` applied to ``path``."""
     if form in TABLE_FORMATS:
-        return read_csv(path, target, drop_missing)
+        return read_csv(path, target, drop_missing, parquet=form == "parquet")
     if form == "npz":
         return read_npz(path)
     return read_folder(path)
