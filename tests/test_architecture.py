@@ -239,6 +239,7 @@ def test_a_block_option_reaches_the_run_through_flag_and_config_files(name, tmp_
     assert name in BLOCK_FIELDS, f"add `{name}: ... = block_setting({name!r})` to TrainConfig"
     applies_to = TrainConfig.__dataclass_fields__[name].metadata.get("applies_to")
     base = {"dynamics": applies_to[0]} if applies_to else {}
+    base |= {"norm": "group"} if name == "groups" else {}  # an option of one norm
     value = _a_value(name, base)
     flags = [f"--{key.replace('_', '-')}={text}" for key, text in {**base, name: value}.items()]
     args = build_parser().parse_args(["train", *flags])

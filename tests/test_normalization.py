@@ -1,7 +1,10 @@
-"""Normalization inside the dynamics: the registry, each kind's claims checked numerically, and
-the one guard of the analyses that need a per-example map."""
+"""Normalization inside the dynamics: the registry, each kind's claims checked numerically
+(per example at evaluation, the running statistics in time by hand, refinement), the map of
+older runs, and the one guard of the analyses that need a per-example map."""
 
+import copy
 import dataclasses
+import itertools
 
 import pytest
 import torch
@@ -15,52 +18,190 @@ from resode.analysis import (
     step_map_spectra,
     trajectory_spectra,
 )
-from resode.model.normalization import NORMALIZATIONS, Normalization, make_normalization
+from resode.model.normalization import (
+    MOMENTUM,
+    NORMALIZATIONS,
+    Normalization,
+    adopt_stored_normalization,
+    make_normalization,
+)
+from resode.training.multilevel import prolongate
 
 KINDS = sorted(NORMALIZATIONS)
-REFUSAL = (
-    "^batch normalization couples the examples: no per-example {} to analyse; "
-    "use norm instance or none$"
-)
+SHAPES = {"dense": (), "conv1d": (6,), "conv2d": (3, 4)}
+PAIRS = [  # every dynamics with an integrator that fits it
+    ("standard", "rk4"),
+    ("antisymmetric", "heun"),
+    ("parabolic", "euler"),
+    ("hamiltonian", "verlet"),
+    ("second-order", "verlet"),
+    ("diffusion-reaction", "imex"),
+]
+
+
+def _trained_block(norm: str, kernel: str, dynamics: str, integrator: str) -> ODEBlock:
+    """A float64 block after two training passes (running statistics recorded), in eval mode."""
+    block = ODEBlock(
+        4, steps=3, kernel=kernel, norm=norm, dynamics=dynamics, integrator=integrator
+    ).double()
+    for _ in range(2):
+        block(torch.randn(7, 4, *SHAPES[kernel], dtype=torch.float64)).square().sum().backward()
+    return block.eval()
 
 
 def test_the_registry_is_the_norm_setting_and_each_kind_is_named_by_its_key():
     (norm,) = [item for item in dataclasses.fields(BlockSpec) if item.name == "norm"]
-    assert sorted(norm.metadata["choices"]) == KINDS == ["batch", "instance", "none"]
+    assert sorted(norm.metadata["choices"]) == KINDS
+    assert KINDS == ["batch", "group", "instance", "layer", "none"]
     for name, kind in NORMALIZATIONS.items():
         made = make_normalization(name)
         assert isinstance(made, Normalization) and type(made) is kind and made.name == name
         assert made == make_normalization(name)
         assert (made == make_normalization("none")) == (name == "none")
-    with pytest.raises(ResodeError, match="unknown normalization 'group'; choose one of: batch"):
-        make_normalization("group")
+    assert make_normalization("group", 2) != make_normalization("group", 4)
+    with pytest.raises(ResodeError, match="unknown normalization 'weird'; choose one of: batch"):
+        make_normalization("weird")
 
 
-def test_each_kind_is_the_torch_function_it_names():
-    z = torch.randn(4, 3, 5, dtype=torch.float64)
-    assert torch.equal(make_normalization("none").apply(z), z)
-    expected = F.batch_norm(z, None, None, training=True)
-    assert torch.equal(make_normalization("batch").apply(z), expected)
-    assert torch.equal(make_normalization("instance").apply(z), F.instance_norm(z))
+@pytest.mark.parametrize("kernel", sorted(SHAPES))
+@pytest.mark.parametrize("norm", KINDS)
+def test_one_example_alone_is_that_example_in_any_batch(norm, kernel):
+    """Every norm, every dynamics that takes one: evaluation maps each example on its own."""
+    if norm == "instance" and kernel == "dense":
+        pytest.skip("instance normalization needs pixels")
+    torch.manual_seed(0)
+    for dynamics, integrator in PAIRS:
+        block = _trained_block(norm, kernel, dynamics, integrator)
+        x = torch.randn(9, 4, *SHAPES[kernel], dtype=torch.float64)
+        with torch.no_grad():
+            together = block(x)
+            alone = torch.cat([block(x[i : i + 1]) for i in range(len(x))])
+            reordered = block(x.flip(0)).flip(0)
+        scale = together.abs().max()
+        assert (together - alone).abs().max() <= 1e-6 * scale, (dynamics, integrator)
+        assert (together - reordered).abs().max() <= 1e-6 * scale, (dynamics, integrator)
 
 
-@pytest.mark.parametrize("name", KINDS)
-def test_per_example_and_identity_are_true_of_the_map(name):
-    """per_example: changing one example leaves the others' N(z) unchanged; identity: N(z) = z."""
-    normalization = make_normalization(name)
-    z = torch.randn(4, 3, 5, dtype=torch.float64)
-    moved = z.clone()
-    moved[0] = 10 * moved[0] + 3
-    others = normalization.apply(moved)[1:] - normalization.apply(z)[1:]
-    assert bool(others.abs().max() < 1e-12) == normalization.per_example
-    assert torch.equal(normalization.apply(z), z) == normalization.identity
+def test_each_kind_is_the_torch_function_it_names_with_scale_and_shift():
+    """N_t(z) + b: the torch normalization with weight 1 + a(t) and bias b(t)."""
+    torch.manual_seed(1)
+    z = torch.randn(4, 6, 5, dtype=torch.float64)
+    a, b = torch.randn(6, dtype=torch.float64), torch.randn(6, dtype=torch.float64)
+    field = make_dynamics("standard", 6, T=1.0, intervals=1, kernel="conv1d", norm="batch")
+    field.double().eval()
+    mean, var = torch.randn(6, dtype=torch.float64), torch.rand(6, dtype=torch.float64) + 0.5
+    rows = torch.ones(1, dtype=torch.float64)
+    expected = {
+        "group": F.group_norm(z, 6, 1 + a, b, eps=1e-5),  # 6 channels: the default 6 groups
+        "layer": F.group_norm(z, 1, 1 + a, b, eps=1e-5),
+        "instance": F.instance_norm(z, weight=1 + a, bias=b, eps=1e-5),
+        "batch": (z - mean.view(1, 6, 1))
+        / (var.view(1, 6, 1) + 1e-5).sqrt()
+        * (1 + a).view(1, 6, 1)
+        + b.view(1, 6, 1),
+    }
+    for name, want in expected.items():
+        got = make_normalization(name).apply(z, b, (a, mean, var, rows), field)
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        make_normalization("none").apply(z, b, (), field), z + b.view(1, 6, 1)
+    )
+    assert make_normalization("group").count(12, pixels=True) == 6
+    assert make_normalization("group").count(8, pixels=False) == 4  # two features per group
 
 
-@pytest.mark.parametrize("name", KINDS)
-def test_the_dynamics_resolves_its_norm_once_and_names_it(name):
-    dynamics = make_dynamics("standard", 2, T=1.0, intervals=1, kernel="conv1d", norm=name)
-    assert dynamics.normalization == make_normalization(name)
-    assert ("norm=" in repr(dynamics)) != dynamics.normalization.identity
+def test_running_statistics_equal_hand_computed_ones_on_two_steps():
+    """Euler, 2 steps on a grid of 2 constant intervals: step l's stage reads row l, so row l
+    gets the batch mean and unbiased variance of K Y_l, blended in by the momentum ρ."""
+    torch.manual_seed(2)
+    block = ODEBlock(
+        3, steps=2, kernel="conv1d", norm="batch", integrator="euler", dynamics="standard"
+    )
+    block.double()
+    x = torch.randn(5, 3, 4, dtype=torch.float64)
+    field = block.dynamics
+    K, b, a = field.weight.values, field.bias.values, field.norm_scale.values
+    states, expected_mean, expected_var = [x], [], []
+    for l in range(2):
+        z = F.conv1d(states[-1], K[l], padding=1)
+        expected_mean.append(MOMENTUM * z.mean(dim=(0, 2)))
+        expected_var.append((1 - MOMENTUM) + MOMENTUM * z.var(dim=(0, 2), correction=1))
+        pre = F.batch_norm(z, None, None, 1 + a[l], b[l], training=True, eps=1e-5)
+        states.append(states[-1] + 0.5 * torch.tanh(pre))
+    out = block(x)
+    torch.testing.assert_close(out, states[-1], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(field.statistics.mean, torch.stack(expected_mean))
+    torch.testing.assert_close(field.statistics.var, torch.stack(expected_var))
+    with torch.no_grad():  # evaluation reads them, and changes nothing
+        block.eval()
+        mean, var = field.statistics.mean.clone(), field.statistics.var.clone()
+        block(x)
+        assert torch.equal(mean, field.statistics.mean) and torch.equal(var, field.statistics.var)
+
+
+@pytest.mark.parametrize(
+    "memory, integrator", [("checkpoint", "rk4"), ("adjoint", "rk4"), ("reversible", "leapfrog")]
+)
+def test_every_memory_mode_records_the_statistics_of_the_forward_pass_once(memory, integrator):
+    torch.manual_seed(3)
+    spec = dict(steps=4, grid=2, kernel="conv1d", norm="batch", integrator=integrator)
+    stored = ODEBlock(3, **spec).double()
+    other = copy.deepcopy(stored)
+    other.memory = memory
+    x = torch.randn(6, 3, 5, dtype=torch.float64)
+    for block in (stored, other):
+        block(x).square().sum().backward()
+    torch.testing.assert_close(other.dynamics.statistics.mean, stored.dynamics.statistics.mean)
+    torch.testing.assert_close(other.dynamics.statistics.var, stored.dynamics.statistics.var)
+
+
+@pytest.mark.parametrize("interp", ["constant", "linear"])
+def test_statistics_refine_with_the_weights_and_any_depth_reads_them(interp):
+    """Prolongation with a refined grid leaves the evaluated network as it was up to the
+    integration error; refining alone (same steps on a refined grid) leaves it exactly."""
+    torch.manual_seed(4)
+    block = ODEBlock(3, steps=4, kernel="conv1d", norm="batch", interp=interp).double()
+    for _ in range(3):
+        block(torch.randn(8, 3, 5, dtype=torch.float64)).sum().backward()
+    block.eval()
+    x = torch.randn(4, 3, 5, dtype=torch.float64)
+    with torch.no_grad():
+        before = block(x)
+        stats = block.dynamics.statistics
+        refined = copy.deepcopy(stats)
+        refined.refine(2)
+        assert refined.mean.shape[0] == (8 if interp == "constant" else 9)
+        prolongate(block, 2)
+        assert block.dynamics.statistics.intervals == 8
+        torch.testing.assert_close(block.dynamics.statistics.mean, refined.mean)
+        after = block(x)
+    assert (after - before).abs().max() < 1e-2 * before.abs().max()
+
+
+def test_the_map_of_older_runs_is_kept_and_named():
+    """Weights without a scale: N(K Y + b) over the current batch, and a note says so."""
+    torch.manual_seed(5)
+    block = ODEBlock(
+        3, steps=2, kernel="conv1d", norm="batch", integrator="euler", dynamics="standard"
+    ).double()
+    old = {k: v for k, v in block.state_dict().items() if "norm_scale" not in k}
+    old = {k: v for k, v in old.items() if "statistics" not in k}
+    note = adopt_stored_normalization(block, old)
+    assert "depend on which examples share a batch" in note
+    block.load_state_dict(old)
+    block.eval()
+    x = torch.randn(5, 3, 4, dtype=torch.float64)
+    K, b = block.dynamics.weight.values, block.dynamics.bias.values
+    y = x
+    for l in range(2):
+        pre = F.batch_norm(F.conv1d(y, K[l], b[l], padding=1), None, None, training=True)
+        y = y + 0.5 * torch.tanh(pre)
+    with torch.no_grad():
+        torch.testing.assert_close(block(x), y, rtol=1e-12, atol=1e-12)
+        assert not torch.allclose(block(x[:1]), block(x)[:1])  # batch-dependent, as it was
+    with pytest.raises(ResodeError, match="keeps no running statistics .* train it again"):
+        trajectory_spectra(block, x)
+    assert adopt_stored_normalization(block, block.state_dict()) is None  # already switched
 
 
 @pytest.mark.parametrize(
@@ -73,9 +214,45 @@ def test_the_dynamics_resolves_its_norm_once_and_names_it(name):
         (lyapunov_exponents, "Lyapunov exponents"),
     ],
 )
-def test_every_per_example_analysis_refuses_batch_norm_in_one_line(analysis, what):
+def test_every_per_example_analysis_takes_every_norm(analysis, what):
+    """The analyses work on the evaluation-mode copy, so batch normalization's running
+    statistics make every one a per-example map; group and layer too."""
     torch.manual_seed(0)
     y0 = torch.randn(3, 2, 5)
-    with pytest.raises(ResodeError, match=REFUSAL.format(what)):
-        analysis(ODEBlock(2, steps=2, kernel="conv1d", norm="batch"), y0)
-    analysis(ODEBlock(2, steps=2, kernel="conv1d", norm="instance"), y0)  # per example: runs
+    for norm in ("batch", "group", "layer", "instance"):
+        block = ODEBlock(2, steps=2, kernel="conv1d", norm=norm)
+        block(torch.randn(4, 2, 5)).sum().backward()  # a training pass: statistics recorded
+        analysis(block, y0)
+
+
+def test_a_training_mode_field_refuses_a_per_example_jacobian():
+    field = make_dynamics("standard", 2, T=1.0, intervals=1, kernel="conv1d", norm="batch")
+    y = torch.randn(3, 2, 5)
+    with pytest.raises(ResodeError, match=r"training mode couples the examples.*\.eval\(\)"):
+        field.jacobian(y, field.stage_parameters(1, (0.0,))[0][0])
+    field.eval()
+    J = field.jacobian(y.double(), field.double().stage_parameters(1, (0.0,))[0][0])
+    assert J.shape == (3, 10, 10)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(norm="batch", groups=2), "groups applies to norm 'group' only, not 'batch'"),
+        (dict(norm="group", groups=3), r"groups \(3\) must divide the number of channels \(4\)"),
+        (dict(norm="instance", kernel="dense"), "norm 'instance' normalizes over pixels"),
+    ],
+)
+def test_bad_normalization_options_in_one_line(options, message):
+    with pytest.raises(ResodeError, match=message):
+        ODEBlock(4, **{"kernel": "conv1d", **options})
+
+
+def test_a_gradient_through_every_norm_matches_finite_differences():
+    """float64 gradcheck of the evaluation-mode map (running statistics fixed) and of the
+    training-mode map (batch statistics), for the kinds with a scale."""
+    torch.manual_seed(6)
+    for norm, training in itertools.product(("batch", "group", "layer"), (False, True)):
+        block = ODEBlock(2, steps=2, kernel="conv1d", norm=norm).double().train(training)
+        x = torch.randn(3, 2, 4, dtype=torch.float64, requires_grad=True)
+        assert torch.autograd.gradcheck(block, (x,)), (norm, training)

@@ -77,7 +77,7 @@ def _explain(block, unit: int, step: int, y, following, bound: float) -> Stabili
             "stable dynamics (antisymmetric or parabolic) avoids growth by construction"
         )
         return StabilityError(message, unit, step + 1, {"integrator": block.integrator.name})
-    dynamics = copy.deepcopy(block.dynamics).double()
+    dynamics = copy.deepcopy(block.dynamics).double().eval()
     parameters = dynamics.stage_parameters(block.steps, block.stage_offsets)[step][0]
     eigenvalues = torch.linalg.eigvals(jacobian(dynamics, y.double(), parameters))
     finite = eigenvalues[torch.isfinite(eigenvalues)]

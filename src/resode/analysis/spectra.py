@@ -103,15 +103,16 @@ def check_states(block: ODEBlock, y0) -> torch.Tensor:
 
 
 def analysis_copy(block: ODEBlock, y0: torch.Tensor) -> tuple[ODEBlock, torch.Tensor]:
-    """A float64 copy of ``block`` that keeps its graph (``store``, so double backward works
-    through it) and ``y0`` checked, detached and moved to it in float64."""
+    """A float64 copy of ``block`` in evaluation mode (normalization with its running
+    statistics) that keeps its graph (``store``, so double backward works through it) and
+    ``y0`` checked, detached and moved to it in float64."""
     check_states(block, y0)
     if not block.integrator.discretizes_ode:
         raise ResodeError(
             "a plain network (Y_{l+1} = σ(K_l Y_l + b_l)) is not an ODE discretization: "
             "it has no Jacobian spectra against a stability region to analyse"
         )
-    analysed = copy.deepcopy(block).double()
+    analysed = copy.deepcopy(block).double().eval()
     analysed.memory = "store"
     y0 = y0.detach().to(dtype=torch.float64, device=next(analysed.parameters()).device)
     return analysed, y0

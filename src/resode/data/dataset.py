@@ -159,7 +159,12 @@ def fold_order(
 
 
 def fold_splits(
-    x: np.ndarray, y: np.ndarray, fold: int, folds: int, seed: int, stratified: bool,
+    x: np.ndarray,
+    y: np.ndarray,
+    fold: int,
+    folds: int,
+    seed: int,
+    stratified: bool,
     held_out: float = 0.15,
 ) -> tuple[dict, dict]:
     """{"train", "val", "test"} arrays of x and of y for fold ``fold`` of ``folds``

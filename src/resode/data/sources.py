@@ -112,9 +112,7 @@ def _check_alike(tables: dict[str, Table]) -> None:
             )
         if table.count == 0:
             why = f" ({'; '.join(table.notes)})" if table.notes else ""
-            raise ResodeError(
-                f"{table.origin} holds no examples{why}: that split would be empty"
-            )
+            raise ResodeError(f"{table.origin} holds no examples{why}: that split would be empty")
 
 
 def _inferred_task(y: np.ndarray, x_shape: tuple, what: str) -> tuple[str, str]:

@@ -11,6 +11,7 @@ training. ``memory`` chooses what backpropagation keeps (:mod:`resode.memory`).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import replace
 
 import torch
@@ -112,8 +113,16 @@ class ODEBlock(nn.Module):
             self._steps, self.stage_offsets, self.integrator.stage_spans
         )
         start = field.lift(y0)
-        state = solve(self._memory_mode, self.integrator, field, start, self.h, plan, grids)
+        with self._collecting_statistics():
+            state = solve(self._memory_mode, self.integrator, field, start, self.h, plan, grids)
         return field.project(state)
+
+    def _collecting_statistics(self):
+        """In training mode with batch normalization: record the running statistics of this
+        forward pass (and of no recomputation in the backward pass); else nothing."""
+        if self.training and self.dynamics.normalization.running:
+            return self.dynamics.statistics.collecting()
+        return nullcontext()
 
     def stage_parameters(self) -> list:
         """The stage parameters of every step, ``[step][stage]``, sampled once."""

@@ -15,11 +15,10 @@ name               f(Y)                            Jacobian J = ∂f/∂Y
 With σ' ≥ 0, the antisymmetric form has Re λ(J) ≤ 0 (for γ ≥ 0) and the parabolic form a
 symmetric negative semi-definite Jacobian: both are stable by construction.
 
-Optional normalization N of K Y + b inside f (``norm``, see :mod:`~resode.model.normalization`):
-``instance`` normalizes each example and channel over its pixels; ``batch`` normalizes each
-channel over the current batch, in training and evaluation alike — there are no running
-averages, since statistics would differ per step and stage and the depth may change. Both void
-the structural stability guarantees.
+Optional normalization N_t inside f (``norm``, see :mod:`~resode.model.normalization`): then
+σ(K Y + b) becomes σ(N_t(K Y) + b), N_t with a scale (and, for ``batch``, running statistics)
+in time on the weight grid, b the shift after it. It voids the structural stability
+guarantees; in evaluation mode every kind maps each example on its own.
 
 A dynamics is built from a width and a :class:`~resode.model.spec.BlockSpec` (which has
 validated every option) and owns its weights on a time grid. ``stage_parameters(steps,
@@ -41,7 +40,12 @@ from .activations import get_activation
 from .diffusion import make_diffusion
 from .fused import activated_linear
 from .kernels import make_kernel
-from .normalization import make_normalization, require_per_example
+from .normalization import (
+    Normalization,
+    check_normalization,
+    make_normalization,
+    require_per_example,
+)
 from .timegrid import TimeParameter
 
 if TYPE_CHECKING:
@@ -57,10 +61,12 @@ class Dynamics(nn.Module):
         super().__init__()
         self.width = check_int("width", width)
         self.kernel = make_kernel(spec.kernel, self.width, spec.kernel_size)
-        self.normalization = make_normalization(spec.norm)
         self.activation = get_activation(spec.activation)
         self.weight = TimeParameter(self.kernel.weight_shape, spec.intervals, spec.T, spec.interp)
         self.bias = TimeParameter(self.kernel.bias_shape, spec.intervals, spec.T, spec.interp)
+        check_normalization(spec.norm, spec.groups, self.width, self.kernel.spatial_dims > 0)
+        self.normalization = make_normalization(spec.norm, spec.groups)
+        self.normalization.attach(self)
         std = self.kernel.default_std() if spec.init_std is None else spec.init_std
         with torch.no_grad():  # weights start constant in time: a smooth initial θ(t)
             self.weight.values.copy_(
@@ -84,14 +90,30 @@ class Dynamics(nn.Module):
         return self.weight.plan(steps, offsets, spans), self._parameter_grids()
 
     def _parameter_grids(self) -> tuple[torch.Tensor, ...]:
+        return self._field_grids() + self.normalization.grids(self)
+
+    def _field_grids(self) -> tuple[torch.Tensor, ...]:
+        """(K, b, …): the grids of f itself; the normalization's follow them."""
         return (self.operator_grid(), self.bias.values)
 
     def preactivation(self, y: torch.Tensor, p: StageParameters) -> torch.Tensor:
-        """N(K Y + b) with the optional normalization N."""
-        return self.normalize(self.kernel.apply(y, p[0], p[1]))
+        """N_t(K Y) + b (K Y + b without normalization)."""
+        if self.normalization.identity:
+            return self.kernel.apply(y, p[0], p[1])
+        return self.normalize(self.kernel.apply(y, p[0]), p)
 
-    def normalize(self, z: torch.Tensor) -> torch.Tensor:
-        return self.normalization.apply(z)
+    def normalize(self, z: torch.Tensor, p: StageParameters) -> torch.Tensor:
+        """N_t(z) + b at the stage parameters ``p``, z of shape (batch, channels, …)."""
+        count = self.normalization.grid_count
+        return self.normalization.apply(z, p[1], tuple(p[len(p) - count :]), self)
+
+    def use_stored_normalization(self, normalization: Normalization) -> None:
+        """Switch to the map of a run saved before normalization had a scale and running
+        statistics (see :func:`~resode.model.normalization.adopt_stored_normalization`)."""
+        for name in ("norm_scale", "statistics"):
+            if hasattr(self, name):
+                delattr(self, name)
+        self.normalization = normalization
 
     def lift(self, y0: torch.Tensor) -> torch.Tensor:
         """The state the ODE starts from, given the block's input Y0."""
@@ -152,7 +174,7 @@ class AntisymmetricDynamics(Dynamics):
 class ParabolicDynamics(Dynamics):
     """f(Y) = −Kᵀ σ(K Y + b): J = −Kᵀ diag(σ') K is symmetric negative semi-definite."""
 
-    def _parameter_grids(self) -> tuple[torch.Tensor, ...]:
+    def _field_grids(self) -> tuple[torch.Tensor, ...]:
         weights = self.weight.values
         return (weights, self.bias.values, -weights)
 
@@ -203,14 +225,14 @@ class HamiltonianDynamics(SplitDynamics):
     """
 
     def position_rate(self, z: torch.Tensor, p: StageParameters) -> torch.Tensor:
-        return self.activation(self.normalize(self.kernel.apply(z, p[0], p[1])))
+        return self.activation(self.preactivation(z, p))
 
     def momentum_rate(self, y: torch.Tensor, p: StageParameters) -> torch.Tensor:
-        return -self.activation(self.normalize(self._transpose_with_bias(y, p)))
+        return -self.activation(self._transpose_with_bias(y, p))
 
     def _transpose_with_bias(self, y: torch.Tensor, p: StageParameters) -> torch.Tensor:
-        bias = p[1].view(1, -1, *([1] * (y.dim() - 2)))
-        return self.kernel.apply_transpose(y, p[0]) + bias
+        """N_t(Kᵀ Y) + b (Kᵀ Y + b without normalization)."""
+        return self.normalize(self.kernel.apply_transpose(y, p[0]), p)
 
     def jacobian(self, state: torch.Tensor, p: StageParameters) -> torch.Tensor:
         if not self.normalization.identity:
@@ -230,7 +252,7 @@ class SecondOrderDynamics(SplitDynamics):
     J = [[0, I], [−KᵀDK, 0]], D = σ'(KY + b) ≥ 0: λ(J) = ±i√μ(KᵀDK), purely imaginary.
     """
 
-    def _parameter_grids(self) -> tuple[torch.Tensor, ...]:
+    def _field_grids(self) -> tuple[torch.Tensor, ...]:
         weights = self.weight.values
         return (weights, self.bias.values, -weights)
 
@@ -273,7 +295,7 @@ class DiffusionReactionDynamics(Dynamics, ImplicitField):
             initial = self.diffusion.initial_weight()
             self.diffusion_weight.values.copy_(initial.expand_as(self.diffusion_weight.values))
 
-    def _parameter_grids(self) -> tuple[torch.Tensor, ...]:
+    def _field_grids(self) -> tuple[torch.Tensor, ...]:
         return (self.operator_grid(), self.bias.values, self.diffusion_weight.values)
 
     def explicit_rate(self, y: torch.Tensor, p: StageParameters) -> torch.Tensor:

@@ -34,7 +34,7 @@ from ..settings import check_settings, setting
 from .activations import ACTIVATIONS
 from .dynamics import DYNAMICS, Dynamics
 from .kernels import KERNELS
-from .normalization import NORMALIZATIONS
+from .normalization import NORMALIZATIONS, check_normalization
 from .timegrid import INTERPOLATIONS
 
 
@@ -69,6 +69,11 @@ class BlockSpec:
     norm: str = setting(
         "none", "normalization inside the dynamics", choices=NORMALIZATIONS, label="normalization"
     )
+    groups: int | None = setting(
+        None,
+        "channel groups of norm group (default: the largest divisor of the width up to 8)",
+        check=check_int,
+    )
     memory: str = setting(
         "store", "what backpropagation keeps", choices=MEMORY_MODES, label="memory mode"
     )
@@ -79,6 +84,7 @@ class BlockSpec:
             if item.type == "float":
                 object.__setattr__(self, item.name, float(getattr(self, item.name)))
         check_pairing(self.dynamics, self.integrator)
+        check_normalization(self.norm, self.groups)
         check_memory(self.memory, get_integrator(self.integrator))
         for item in fields(self):
             applies_to = item.metadata.get("applies_to")
@@ -133,7 +139,7 @@ def make_dynamics(name: str, width: int, T: float, intervals: int, **options) ->
 
     ``options``: the dynamics' fields of :class:`BlockSpec` — ``interp``, ``activation``,
     ``init_std``, ``kernel`` (dense, conv1d, conv2d), ``kernel_size``, ``norm`` (none, batch,
-    instance) and, for antisymmetric, ``gamma``.
+    group, layer, instance), ``groups`` and, for antisymmetric, ``gamma``.
     """
     spec = BlockSpec.of(dynamics=name, T=T, steps=intervals, **options)
     return DYNAMICS[name](width, spec)

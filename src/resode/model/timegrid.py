@@ -22,7 +22,7 @@ from torch import nn
 from ..errors import check_choice, check_int, check_positive, tracing
 from ..integrators.stages import INTERPOLATIONS, StagePlan, stage_plan
 
-__all__ = ["INTERPOLATIONS", "TimeParameter"]
+__all__ = ["INTERPOLATIONS", "TimeParameter", "refined_grid"]
 
 
 class TimeParameter(nn.Module):
@@ -82,19 +82,25 @@ class TimeParameter(nn.Module):
     @torch.no_grad()
     def refine(self, factor: int = 2) -> None:
         """Subdivide every interval into ``factor``; θ(t) is unchanged (exactly)."""
-        check_int("refinement factor", factor)
-        if self.interp == "constant":
-            new = self.values.repeat_interleave(factor, dim=0)
-        else:
-            positions = torch.arange(self.intervals * factor + 1, dtype=torch.float64) / factor
-            k = positions.floor().long().clamp(max=self.intervals - 1)
-            w = (positions - k).to(self.values.device, self.values.dtype)
-            w = w.view(-1, *([1] * (self.values.dim() - 1)))
-            k = k.to(self.values.device)
-            new = torch.lerp(self.values[k], self.values[k + 1], w)
-        self.values = nn.Parameter(new.contiguous())
+        self.values = nn.Parameter(refined_grid(self.values, self.intervals, self.interp, factor))
         self.intervals *= factor
 
     def extra_repr(self) -> str:
         shape = tuple(self.values.shape[1:])
         return f"shape={shape}, intervals={self.intervals}, T={self.T:g}, interp={self.interp}"
+
+
+@torch.no_grad()
+def refined_grid(values: torch.Tensor, intervals: int, interp: str, factor: int) -> torch.Tensor:
+    """The grid ``values`` (dim 0 is time, on ``intervals`` intervals) on ``factor`` times as
+    many intervals, the function of time unchanged: constant values repeated, linear ones
+    interpolated at the new nodes."""
+    check_int("refinement factor", factor)
+    if interp == "constant":
+        return values.repeat_interleave(factor, dim=0).contiguous()
+    positions = torch.arange(intervals * factor + 1, dtype=torch.float64) / factor
+    k = positions.floor().long().clamp(max=intervals - 1)
+    w = (positions - k).to(values.device, values.dtype)
+    w = w.view(-1, *([1] * (values.dim() - 1)))
+    k = k.to(values.device)
+    return torch.lerp(values[k], values[k + 1], w).contiguous()

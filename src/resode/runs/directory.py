@@ -37,8 +37,7 @@ def check_new_run_folder(out: Path, force: bool) -> None:
         return
     if holds_run(out):
         raise ResodeError(
-            f"{out} already holds a run; continue it with --resume {out} "
-            "or replace it with --force"
+            f"{out} already holds a run; continue it with --resume {out} or replace it with --force"
         )
     if any(not _bookkeeping(entry) for entry in out.iterdir()):
         raise ResodeError(

@@ -7,12 +7,14 @@ Every reader here refuses a missing or malformed file with one line
 from __future__ import annotations
 
 import csv
+import sys
 from dataclasses import replace
 from pathlib import Path
 
 from ..data import STANDARD_SETS, Dataset, load_dataset
 from ..data.files import parse_source
 from ..errors import ResodeError, RunDirectoryError
+from ..model.normalization import adopt_stored_normalization
 from ..model.resnet import ResNet
 from ..storage import read_json, read_tensors, write_json
 from ..training.config import DTYPES, TrainConfig
@@ -98,6 +100,9 @@ def load_run(
     dataset = run_dataset(run, config).to(target, dtype)
     weights, state = read_tensors(run / MODEL)  # a multilevel run: built at its saved level
     model = build_model(config, model_info(dataset), model_level(state)).to(dtype=dtype)
+    note = adopt_stored_normalization(model, weights)  # a run saved by an older resode
+    if note is not None:
+        print(f"resode: {note}", file=sys.stderr)
     try:
         model.load_state_dict(weights)
     except RuntimeError:

@@ -69,9 +69,10 @@ class RunLock:
                     "stop it, or train into another --out directory"
                 ) from None
             # the file may have been removed by its previous holder between open and flock
-            if os.path.exists(self.path) and os.stat(self.path).st_ino == os.fstat(
-                handle.fileno()
-            ).st_ino:
+            if (
+                os.path.exists(self.path)
+                and os.stat(self.path).st_ino == os.fstat(handle.fileno()).st_ino
+            ):
                 break
             handle.close()
         handle.seek(0)
@@ -96,8 +97,7 @@ class RunLock:
                 self.path.rmdir()
             except OSError:
                 raise ResodeError(
-                    f"{self.path} is a folder, where resode keeps the run's lock file: "
-                    "move it away"
+                    f"{self.path} is a folder, where resode keeps the run's lock file: move it away"
                 ) from None
 
     def release(self) -> None:

@@ -207,6 +207,7 @@ class TrainConfig:
     )
     kernel_size: int = block_setting("kernel_size")
     norm: str = block_setting("norm")
+    groups: int | None = block_setting("groups")
     image_size: int | None = setting(
         None, "image side of the generated shapes and bars datasets", check=check_int
     )
@@ -513,7 +514,6 @@ class TrainConfig:
         if unknown:
             raise ResodeError(f"unknown config fields: {', '.join(unknown)}")
         return cls(**data)
-
 
 
 BLOCK_FIELDS = tuple(name for name in _names(TrainConfig) if name in _names(BlockSpec))

@@ -2,7 +2,8 @@
 
 Prolongation by a factor r turns every ODE unit with N steps (h = T/N) into one with rN
 steps (h/r). With ``grid=True`` the weight grid of M intervals is refined to rM intervals by
-:meth:`~resode.model.timegrid.TimeParameter.refine`, which leaves θ(t) unchanged exactly:
+:meth:`~resode.model.timegrid.TimeParameter.refine` (batch normalization's running statistics
+likewise), which leaves θ(t) unchanged exactly:
 
 - ``interp="linear"``: the new nodes are θ(kT/(rM)) of the piecewise-linear θ (linear
   interpolation of the grid); the smoothness penalty Σ Δt ‖Δθ/Δt‖² = ∫‖θ'‖² dt is unchanged.
@@ -21,6 +22,7 @@ from torch import nn
 
 from ..errors import ResodeError, check_int
 from ..model.block import ODEBlock
+from ..model.normalization import TimeStatistics
 from .regularizers import time_parameters
 
 
@@ -44,6 +46,9 @@ def prolongate(model: nn.Module, factor: int = 2, grid: bool = True) -> nn.Modul
         if grid:
             for parameter in time_parameters(unit):
                 parameter.refine(factor)
+            for statistics in unit.modules():
+                if isinstance(statistics, TimeStatistics):
+                    statistics.refine(factor)
     return model
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ResodeError, RunDirectoryError
+from ..model.normalization import older_normalization
 from ..runs.layout import CHECKPOINT, CONFIG, CONFIG_TOML, MODEL
 from ..storage import (
     optimizer_from_flat,
@@ -189,6 +190,12 @@ def restore_checkpoint(
     """Load a :func:`read_checkpoint` result; return (counters, history, level summaries)."""
     tensors, state = checkpoint
     weights = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
+    if older_normalization(model, weights):
+        raise RunDirectoryError(
+            f"the checkpoint in {out} was saved by an older resode whose normalization kept no "
+            "scale or running statistics: it cannot go on training; evaluate or predict with "
+            "it, or train a new run"
+        )
     try:
         model.load_state_dict(weights)
     except RuntimeError:
