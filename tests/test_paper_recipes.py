@@ -19,10 +19,10 @@ CIFAR = {"kind": "image", "input_shape": [3, 32, 32], "in_features": 3, "out_fea
 
 
 def _parameters_by_hand(widths, steps, channels=3, classes=10, k=3) -> int:
-    """Opening k×k convolution; per unit N weight sets of a c×c k×k kernel and a bias (K and
-    Kᵀ, K − Kᵀ share one K); 1×1 connectors; the linear head. Batch norm has no weights."""
+    """Opening k×k convolution; per unit N weight sets of a c×c k×k kernel, a bias (K and
+    Kᵀ, K − Kᵀ share one K) and batch norm's scale; 1×1 connectors; the linear head."""
     opening = channels * widths[0] * k * k + widths[0]
-    units = sum(n * (c * c * k * k + c) for c, n in zip(widths, steps))
+    units = sum(n * (c * c * k * k + 2 * c) for c, n in zip(widths, steps))
     connectors = sum(a * b + b for a, b in zip(widths, widths[1:]))
     return opening + units + connectors + widths[-1] * classes + classes
 
