@@ -117,9 +117,12 @@ class Integrator(ABC):
     order: int = 1
     stage_offsets: tuple[float, ...] = (0.0,)
     stage_spans: tuple[tuple[float, float], ...] | None = None
-    """Per stage, the interval (a, b) of [t_l + a h, t_l + b h] its rate stands for, where it
-    is a time average (a kick or a leapfrog jump): piecewise-constant weights that jump
-    inside it are blended (:class:`Blend`), so the method keeps its order."""
+    """Per stage, the (a, b) of the span [t_l + a h, t_l + b h] its rate stands for: Verlet's
+    kick and drift, the leapfrog's jump, a Runge–Kutta stage's piece of the quadrature
+    (a = b: the stage's own time). Where piecewise-constant weights jump inside a span
+    (N > M), the rate is blended over the weight sets (:class:`Blend`), so a step across a
+    jump is exact to first order and the method keeps order min(p, 2) at a fixed weight grid
+    (:mod:`~resode.integrators.stages`). None: stages at their own times."""
     needs: type | None = None
     """The capability the vector field must have (:class:`SplitField`, :class:`ImplicitField`)."""
     stability_on_explicit_part: bool = False

@@ -8,6 +8,12 @@ and its per-stage parameters are passed in, so the same code integrates a networ
 Largest stable step: for each direction e^{iφ} of the eigenvalues, the stable segment of the
 ray {u e^{iφ}} ends at the first u > 0 where |R(u e^{iφ})| turns above 1; a spectrum's limit
 is the smallest such u / |λ| over its eigenvalues (directions repeat, so each is solved once).
+
+Weight jumps inside a step (piecewise-constant θ, N > M, M ∤ N): stage i stands for the span
+:func:`quadrature_spans` gives it, a piece of the step of length b_i around c_i, and its rate
+is blended over the weight sets that span crosses (:mod:`~resode.integrators.stages`). The
+blended step integrates σf_1 + (1 − σ)f_2 exactly to first order for a jump at t_l + σh, so
+its local error is O(h²) instead of O(h) and the method keeps order min(p, 2) at a fixed grid.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .base import Carry, Integrator, VectorField
+from .base import Carry, Integrator, VectorField, stage_rate
 from .tableau import ButcherTableau
 
 
@@ -34,6 +40,7 @@ class ExplicitRungeKutta(Integrator):
             for i, row in enumerate(tableau.a)
         )
         self._update_terms = tuple((i, b_i) for i, b_i in enumerate(tableau.b) if b_i != 0.0)
+        self.stage_spans = quadrature_spans(tableau)
 
     @property
     def name(self) -> str:
@@ -77,13 +84,14 @@ class ExplicitRungeKutta(Integrator):
         h: float,
         stage_parameters: Sequence[Any],
     ) -> torch.Tensor:
-        """One step of size ``h`` from ``y``; ``stage_parameters[i]`` is passed to stage i."""
+        """One step of size ``h`` from ``y``; ``stage_parameters[i]`` is passed to stage i
+        (a :class:`~resode.integrators.base.Blend`: f averaged over its weight sets)."""
         slopes: list[torch.Tensor] = []
         for terms, parameters in zip(self._stage_terms, stage_parameters):
             stage = y
             for j, a_ij in terms:
                 stage = torch.add(stage, slopes[j], alpha=h * a_ij)
-            slopes.append(field(stage, parameters))
+            slopes.append(stage_rate(field, stage, parameters))
         result = y
         for i, b_i in self._update_terms:
             result = torch.add(result, slopes[i], alpha=h * b_i)
@@ -91,6 +99,27 @@ class ExplicitRungeKutta(Integrator):
 
     def __repr__(self) -> str:
         return f"ExplicitRungeKutta({self.tableau.name}, order={self.order})"
+
+
+def quadrature_spans(tableau: ButcherTableau) -> tuple[tuple[float, float], ...] | None:
+    """The span (a_i, b_i) of the step, in units of h, that stage i's rate stands for.
+
+    The quadrature partition of [0, 1] in the order of the nodes: the stages at one node c
+    share a piece of length Σ b_i (RK4's two stages at c = 1/2 both stand for [1/6, 5/6]); a
+    stage with b_i = 0 gets the empty span (c_i, c_i), its own time. Any partition with
+    Σ_i b_i u_i(σ) = σ (u_i: the share of span i before σ) makes a step across a jump of f_1
+    to f_2 = f_1 + δ at t_l + σh exact to first order; its O(h²) error is then
+    h² κ(σ) (δ′f_1 − f_1′δ) + O(h²δ²), κ(σ) = ∫_0^σ (τ − c(τ)) dτ with c(τ) the node of the
+    piece containing τ, which this ordering keeps small (where Σ_i b_i a_ij = b_j (1 − c_j),
+    as for every tableau here). None (stages at their own times) for a weight below 0.
+    """
+    if any(b_i < 0 for b_i in tableau.b):
+        return None
+    nodes = sorted({c_i for b_i, c_i in zip(tableau.b, tableau.c) if b_i > 0})
+    lengths = [sum(b for b, c in zip(tableau.b, tableau.c) if c == node) for node in nodes]
+    ends = [*np.cumsum(lengths[:-1]).tolist(), 1.0]  # Σ b = 1 up to rounding
+    pieces = dict(zip(nodes, zip([0.0, *ends[:-1]], ends)))
+    return tuple(pieces[c_i] if b_i > 0 else (c_i, c_i) for b_i, c_i in zip(tableau.b, tableau.c))
 
 
 def ray_limits(polynomial: np.ndarray, directions: np.ndarray, tol: float) -> np.ndarray:
