@@ -111,8 +111,10 @@ def test_each_kind_is_the_torch_function_it_names_with_scale_and_shift():
 
 
 def test_running_statistics_equal_hand_computed_ones_on_two_steps():
-    """Euler, 2 steps on a grid of 2 constant intervals: step l's stage reads row l, so row l
-    gets the batch mean and unbiased variance of K Y_l, blended in by the momentum ρ."""
+    """Euler, 2 steps, weights on 2 intervals: statistics nodes at t = 0, ¼, ½, ¾, 1 (T = 1).
+    Step l's stage at t = l/2 reaches node 2l, which gets the batch mean and unbiased variance
+    of K Y_l blended in by the momentum ρ; node 1 lies halfway between, nodes 3 and 4 hold the
+    last measured value."""
     torch.manual_seed(2)
     block = ODEBlock(
         3, steps=2, kernel="conv1d", norm="batch", integrator="euler", dynamics="standard"
@@ -121,17 +123,21 @@ def test_running_statistics_equal_hand_computed_ones_on_two_steps():
     x = torch.randn(5, 3, 4, dtype=torch.float64)
     field = block.dynamics
     K, b, a = field.weight.values, field.bias.values, field.norm_scale.values
-    states, expected_mean, expected_var = [x], [], []
+    states, measured_mean, measured_var = [x], [], []
     for l in range(2):
         z = F.conv1d(states[-1], K[l], padding=1)
-        expected_mean.append(MOMENTUM * z.mean(dim=(0, 2)))
-        expected_var.append((1 - MOMENTUM) + MOMENTUM * z.var(dim=(0, 2), correction=1))
+        measured_mean.append(MOMENTUM * z.mean(dim=(0, 2)))
+        measured_var.append((1 - MOMENTUM) + MOMENTUM * z.var(dim=(0, 2), correction=1))
         pre = F.batch_norm(z, None, None, 1 + a[l], b[l], training=True, eps=1e-5)
         states.append(states[-1] + 0.5 * torch.tanh(pre))
     out = block(x)
     torch.testing.assert_close(out, states[-1], rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(field.statistics.mean, torch.stack(expected_mean))
-    torch.testing.assert_close(field.statistics.var, torch.stack(expected_var))
+    for measured, stored in ((measured_mean, field.statistics.mean),
+                             (measured_var, field.statistics.var)):  # fmt: skip
+        first, second = measured
+        expected = torch.stack([first, (first + second) / 2, second, second, second])
+        torch.testing.assert_close(stored, expected, rtol=1e-12, atol=1e-12)
+    assert field.statistics.visits.tolist() == [1, 0, 1, 0, 0]
     with torch.no_grad():  # evaluation reads them, and changes nothing
         block.eval()
         mean, var = field.statistics.mean.clone(), field.statistics.var.clone()
@@ -170,7 +176,7 @@ def test_statistics_refine_with_the_weights_and_any_depth_reads_them(interp):
         stats = block.dynamics.statistics
         refined = copy.deepcopy(stats)
         refined.refine(2)
-        assert refined.mean.shape[0] == (8 if interp == "constant" else 9)
+        assert refined.mean.shape[0] == 17  # nodes at T/16: twice the refined weight grid
         prolongate(block, 2)
         assert block.dynamics.statistics.intervals == 8
         torch.testing.assert_close(block.dynamics.statistics.mean, refined.mean)

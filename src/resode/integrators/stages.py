@@ -27,6 +27,12 @@ instead: no blend, and min(p, 2) as well (a kink inside a step costs O(h²) ther
 general: for Heun the h² conditions force both stages onto σf_1 + (1 − σ)f_2, which leaves
 h²σ(1 − σ)(f_1′f_2 − f_2′f_1)/2; for RK4 they need negative shares near the ends of a step.
 
+Node grids. Quantities that are continuous in time whatever the weights do (batch
+normalization's running statistics: the states they describe are continuous) are stored on
+L + 1 nodes over [0, T] and read at each stage's own time by linear interpolation
+(:meth:`StagePlan.node_sample`). They come last in the grids (``node_grids`` of them), are
+sampled per step and stage rather than per weight source, and have no gradient.
+
 The memory modes run the step loop on a plan and map gradients back onto the grid rows
 through :meth:`StagePlan.rows_of`.
 """
@@ -63,6 +69,9 @@ class StagePlan:
     blends: tuple[tuple[int, tuple[tuple[int, float], ...]], ...] = ()
     intervals: int = 1
     interp: str = "constant"
+    offsets: tuple[float, ...] = ()
+    node_grids: int = 0
+    """How many of the grids, the last ones, are node grids (read at the stages' times)."""
 
     def at_offsets(
         self, offsets: tuple[float, ...], spans: tuple[tuple[float, float], ...] | None = None
@@ -71,7 +80,9 @@ class StagePlan:
         step taken backward from t_{l+1}, whose stage spans are then (1 − b_i, 1 − a_i)),
         stages blended over ``spans`` as in :func:`stage_plan` (none without them)."""
         steps = len(self.stage_source)
-        return stage_plan(steps, tuple(offsets), self.intervals, self.interp, spans)
+        return stage_plan(
+            steps, tuple(offsets), self.intervals, self.interp, spans, self.node_grids
+        )
 
     def sample(self, values: torch.Tensor) -> list[torch.Tensor]:
         """Grid entries followed by the interpolated points, each of shape values.shape[1:]."""
@@ -86,11 +97,41 @@ class StagePlan:
         return parts
 
     def stage_parameters(self, grids) -> list[list]:
-        """For grids (K, b, …): per step and stage the tuple of sampled tensors (or a Blend)."""
-        columns = [self.sample(grid) for grid in grids]
+        """For grids (K, b, …): per step and stage the tuple of sampled tensors (or a Blend),
+        the node grids' values at the stage's time last."""
+        columns = [self.sample(grid) for grid in grids[: len(grids) - self.node_grids]]
+
+        def pick(i: int) -> tuple:
+            return tuple(col[i] for col in columns)
+
         return [
-            [self.parameters_of(s, lambda i: tuple(col[i] for col in columns)) for s in row]
-            for row in self.stage_source
+            [
+                self.parameters_of(s, pick, nodes)
+                for s, nodes in zip(row, self.node_parameters(grids, l))
+            ]
+            for l, row in enumerate(self.stage_source)
+        ]
+
+    def node_sample(self, grid: torch.Tensor, step: int, stage: int) -> torch.Tensor:
+        """A node grid (L + 1 rows over [0, T], linear in time) at t_l + c_i h, l = ``step``,
+        i = ``stage``: shape grid.shape[1:]."""
+        last = grid.shape[0] - 1
+        position = (step + self.offsets[stage]) * last / len(self.stage_source)
+        k = min(max(math.floor(position + _SNAP), 0), last - 1)
+        share = min(max(position - k, 0.0), 1.0)
+        if share < _SNAP:
+            return grid[k]
+        if share > 1 - _SNAP:
+            return grid[k + 1]
+        return torch.lerp(grid[k], grid[k + 1], share)
+
+    def node_parameters(self, grids, step: int) -> list[tuple]:
+        """Per stage of ``step``, the node grids (the last ``node_grids`` of ``grids``) read
+        at the stage's time; empty tuples without node grids."""
+        nodes = grids[len(grids) - self.node_grids :] if self.node_grids else ()
+        return [
+            tuple(self.node_sample(grid, step, i) for grid in nodes)
+            for i in range(len(self.offsets))
         ]
 
     def rows_of(self, source: int) -> tuple[tuple[int, float], ...]:
@@ -112,13 +153,14 @@ class StagePlan:
         j = source - self.grid_size - len(self.lower)
         return self.blends[j] if j >= 0 else None
 
-    def parameters_of(self, source: int, pick):
-        """``pick(i)`` for a sampled source i, or the :class:`Blend` of sources ``source`` is."""
+    def parameters_of(self, source: int, pick, nodes: tuple = ()):
+        """``pick(i)`` for a sampled source i, or the :class:`Blend` of sources ``source`` is;
+        each followed by the stage's ``nodes`` (:meth:`node_parameters`)."""
         blend = self.blend_of(source)
         if blend is None:
-            return pick(source)
+            return pick(source) + nodes
         at, parts = blend
-        return Blend(tuple((share, pick(k)) for k, share in parts), pick(at))
+        return Blend(tuple((share, pick(k) + nodes) for k, share in parts), pick(at) + nodes)
 
     def sample_one(self, row, source: int) -> torch.Tensor:
         """Sample ``source`` (not a blend) alone, from ``row(k)`` = grid row k."""
@@ -161,8 +203,10 @@ def stage_plan(
     intervals: int,
     interp: str,
     spans: tuple[tuple[float, float], ...] | None = None,
+    node_grids: int = 0,
 ) -> StagePlan:
-    """Plan the lookup of θ(t_l + c_i h) for l < steps on a grid of ``intervals`` intervals.
+    """Plan the lookup of θ(t_l + c_i h) for l < steps on a grid of ``intervals`` intervals;
+    the last ``node_grids`` grids are node grids, read at the stages' times.
 
     With ``spans``, constant weights and more steps than intervals (N > M), a stage whose
     span [t_l + a h, t_l + b h] crosses grid nodes becomes a blend of the weight sets by their
@@ -214,4 +258,6 @@ def stage_plan(
         tuple(blends),
         intervals=intervals,
         interp=interp,
+        offsets=tuple(offsets),
+        node_grids=node_grids,
     )

@@ -56,20 +56,23 @@ class _ReversibleSolve(torch.autograd.Function):
             for c, grid in enumerate(grids)
         ]
 
-        def step_parameters(sources, rows=None):
+        weighted = len(grids) - plan.node_grids  # the node grids (last) have no gradient
+
+        def step_parameters(step: int, rows=None):
             def sample(c: int, source: int):
                 return plan.sample_one(lambda k: (rows or {}).get((c, k), grids[c][k]), source)
 
             def pick(source: int):
-                return tuple(sample(c, source) for c in range(len(grids)))
+                return tuple(sample(c, source) for c in range(weighted))
 
-            return [plan.parameters_of(s, pick) for s in sources]
+            nodes = plan.node_parameters(grids, step)
+            return [plan.parameters_of(s, pick, n) for s, n in zip(plan.stage_source[step], nodes)]
 
-        def leaves_of(sources) -> dict:
-            used = sorted({k for s in sources for k, _ in plan.rows_of(s)})
+        def leaves_of(step: int) -> dict:
+            used = sorted({k for s in plan.stage_source[step] for k, _ in plan.rows_of(s)})
             return {
                 (c, k): grids[c][k].detach().requires_grad_()
-                for c in range(len(grids))
+                for c in range(weighted)
                 if grid_grads[c] is not None
                 for k in used
             }
@@ -79,21 +82,20 @@ class _ReversibleSolve(torch.autograd.Function):
                 if grad is not None:
                     grid_grads[c][k] += grad
 
-        for sources in reversed(plan.stage_source):
-            rows = leaves_of(sources)
+        for step in reversed(range(len(plan.stage_source))):
+            rows = leaves_of(step)
             with torch.enable_grad():  # interpolated weights keep their graph to the rows
-                parameters = step_parameters(sources, rows)
+                parameters = step_parameters(step, rows)
             carry, grads, row_grads = integrator.backward_step(
                 field, carry, grads, h, parameters, tuple(rows.values())
             )
             accumulate(rows, row_grads)
-        first = plan.stage_source[0]
         with torch.no_grad():
-            x0 = integrator.undo_initial(field, carry, h, step_parameters(first))
-        rows = leaves_of(first)
+            x0 = integrator.undo_initial(field, carry, h, step_parameters(0))
+        rows = leaves_of(0)
         with torch.enable_grad():
             x0 = x0.detach().requires_grad_()
-            outputs = integrator.initial(field, x0, h, step_parameters(first, rows))
+            outputs = integrator.initial(field, x0, h, step_parameters(0, rows))
             result = torch.autograd.grad(outputs, (x0, *rows.values()), grads, allow_unused=True)
         accumulate(rows, result[1:])
         x0_grad = torch.zeros_like(x0) if result[0] is None else result[0]

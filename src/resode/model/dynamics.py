@@ -87,7 +87,8 @@ class Dynamics(nn.Module):
 
     def parameter_plan(self, steps: int, offsets: tuple[float, ...], spans: tuple | None = None):
         """The stage lookup plan and the grids it samples, (K, b, …) each of shape (G, …)."""
-        return self.weight.plan(steps, offsets, spans), self._parameter_grids()
+        nodes = self.normalization.node_grids
+        return self.weight.plan(steps, offsets, spans, nodes), self._parameter_grids()
 
     def _parameter_grids(self) -> tuple[torch.Tensor, ...]:
         return self._field_grids() + self.normalization.grids(self)

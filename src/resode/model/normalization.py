@@ -84,6 +84,8 @@ class Normalization(ABC):
     """The map of runs saved before the scale and running statistics: N(K Y + b), no scale."""
     grid_count: ClassVar[int] = 1
     """How many per-time grids :meth:`grids` appends to the stage parameters."""
+    node_grids: ClassVar[int] = 0
+    """How many of them, the last ones, are node grids read at the stage's own time."""
 
     def attach(self, field: Dynamics) -> None:
         """Give ``field`` what this kind learns or keeps in time: the scale's a(t) as
@@ -129,13 +131,12 @@ class BatchNormalization(Normalization):
     per_example = True
     running = True
     grid_count = 4
+    node_grids = 3
 
     def attach(self, field: Dynamics) -> None:
         super().attach(field)
         weight = field.weight
-        field.statistics = TimeStatistics(
-            field.kernel.bias_shape[0], weight.intervals, weight.interp
-        )
+        field.statistics = TimeStatistics(field.kernel.bias_shape[0], weight.intervals)
 
     def grids(self, field: Dynamics) -> tuple[torch.Tensor, ...]:
         statistics = field.statistics
@@ -257,16 +258,17 @@ def check_normalization(
 
 
 class TimeStatistics(nn.Module):
-    """Running mean and variance per channel on a weight grid: buffers ``mean`` and ``var``
-    of shape (G, C), G = M (constant) or M + 1 (linear) rows, read at a stage like weights."""
+    """Running mean and variance per channel, continuous in time: buffers ``mean`` and ``var``
+    of shape (2M + 1, C), nodes at t = kT/(2M) for a weight grid of M intervals (a node at
+    each interval's ends and middle), read at a stage's own time by linear interpolation."""
 
-    def __init__(self, channels: int, intervals: int, interp: str) -> None:
+    def __init__(self, channels: int, intervals: int) -> None:
         super().__init__()
         self.intervals = intervals
-        self.interp = interp
-        size = intervals if interp == "constant" else intervals + 1
+        size = 2 * intervals + 1
         self.register_buffer("mean", torch.zeros(size, channels))
         self.register_buffer("var", torch.ones(size, channels))
+        self.register_buffer("visits", torch.zeros(size))
         self._sums: list[torch.Tensor] | None = None
 
     def rows(self) -> torch.Tensor:
@@ -299,21 +301,45 @@ class TimeStatistics(nn.Module):
 
     @torch.no_grad()
     def _update(self, weights: torch.Tensor, means: torch.Tensor, variances: torch.Tensor):
-        # new tensors, not in place: a backward pass may still hold the grids it sampled
+        """Blend this pass's averages into the nodes it reached; nodes no pass has reached yet
+        are interpolated between the nearest reached ones (constant beyond the ends). New
+        tensors, not in place: a backward pass may still hold the grids it sampled."""
         seen = (weights > 0).unsqueeze(1)
         total = weights.clamp(min=torch.finfo(weights.dtype).tiny).unsqueeze(1)
-        self.mean = torch.where(seen, torch.lerp(self.mean, means / total, MOMENTUM), self.mean)
-        self.var = torch.where(seen, torch.lerp(self.var, variances / total, MOMENTUM), self.var)
+        mean = torch.where(seen, torch.lerp(self.mean, means / total, MOMENTUM), self.mean)
+        var = torch.where(seen, torch.lerp(self.var, variances / total, MOMENTUM), self.var)
+        self.visits = self.visits + seen.squeeze(1).to(self.visits.dtype)
+        reached = self.visits > 0
+        self.mean, self.var = _between(mean, reached), _between(var, reached)
 
     @torch.no_grad()
     def refine(self, factor: int) -> None:
         """Subdivide every interval into ``factor``, the statistics in time unchanged."""
-        self.mean = refined_grid(self.mean, self.intervals, self.interp, factor)
-        self.var = refined_grid(self.var, self.intervals, self.interp, factor)
+        nodes = 2 * self.intervals
+        self.mean = refined_grid(self.mean, nodes, "linear", factor)
+        self.var = refined_grid(self.var, nodes, "linear", factor)
+        visits = self.visits.new_zeros(nodes * factor + 1)
+        visits[::factor] = self.visits  # the new nodes between are interpolated: not measured
+        self.visits = visits
         self.intervals *= factor
 
     def extra_repr(self) -> str:
-        return f"channels={self.mean.shape[1]}, intervals={self.intervals}, interp={self.interp}"
+        return f"channels={self.mean.shape[1]}, intervals={self.intervals}"
+
+
+def _between(values: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """``values`` (nodes, C) with the rows where ``known`` is false interpolated linearly
+    between the nearest known rows, and held at the first or last known row beyond them."""
+    index = known.nonzero().squeeze(1)
+    if len(index) == 0 or bool(known.all()):
+        return values
+    position = torch.arange(len(values), device=values.device)
+    right = torch.searchsorted(index, position).clamp(max=len(index) - 1)
+    left = (right - (index[right] > position).long()).clamp(min=0)
+    low, high = index[left], index[right]
+    span = (high - low).clamp(min=1).to(values.dtype)
+    share = ((position - low).to(values.dtype) / span).clamp(0, 1).unsqueeze(1)
+    return torch.lerp(values[low], values[high], share)
 
 
 def require_per_example(field: Dynamics, what: str) -> None:

@@ -47,11 +47,17 @@ class TimeParameter(nn.Module):
         """Grid spacing T / M."""
         return self.T / self.intervals
 
-    def plan(self, steps: int, offsets: tuple[float, ...], spans: tuple | None = None) -> StagePlan:
+    def plan(
+        self,
+        steps: int,
+        offsets: tuple[float, ...],
+        spans: tuple | None = None,
+        node_grids: int = 0,
+    ) -> StagePlan:
         """The cached :func:`stage_plan`; while tracing, the plan is made afresh (a compiled
         graph holds its result as constants, and the cache wrapper cannot be traced)."""
         plan = stage_plan.__wrapped__ if tracing() else stage_plan
-        return plan(steps, tuple(offsets), self.intervals, self.interp, spans)
+        return plan(steps, tuple(offsets), self.intervals, self.interp, spans, node_grids)
 
     def at(self, t: float) -> torch.Tensor:
         """θ(t) for one time t ∈ [0, T] (for analysis; the step loop uses :meth:`plan`)."""
