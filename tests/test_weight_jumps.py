@@ -187,12 +187,6 @@ def test_checkpoint_gradient_equals_stored_gradient_with_blends():
     torch.testing.assert_close(gradients[0], gradients[1], rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="the adjoint sweep samples θ at the stage times of the step back, not blended "
-    "over the reversed stage spans: its gradient keeps an O(h) error at weight jumps",
-)
 def test_adjoint_gradient_approaches_the_exact_one_at_order_two_across_jumps():
     """‖adjoint − exact‖/‖exact‖ for N = 9 … 65, RK4: 1.0e-1 … 1.4e-2 (order 1.00) with the
     sweep as it is; 9.1e-4 … 1.6e-5 (order 2.03) with the blends in the sweep."""

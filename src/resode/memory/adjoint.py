@@ -15,9 +15,12 @@ h Σ_i b_i r_i is added into the weight grids stage by stage (r_i mapped onto th
 that θ at stage i is sampled from). Each stage costs one evaluation of f and one
 vector–Jacobian product; nothing is kept per step (activation memory O(1) in N).
 
-The gradient error is O(h^p) for a method of order p where the backward reconstruction is
-stable; for dynamics that are stable forward (parabolic, damped: Re λ(J) < 0) the backward
-ODE −f is unstable, Ỹ_0 drifts from Y_0 and the gradient with it.
+A stage the forward pass blends across a weight jump (a :class:`~resode.integrators.base.Blend`)
+is blended over the reversed span on the way back too, each part's gradient going to its own
+weight set. The gradient error is O(h^p) for a method of order p where the backward
+reconstruction is stable (O(h^min(p, 2)) with weight jumps inside steps); for dynamics
+that are stable forward (parabolic, damped: Re λ(J) < 0) the backward ODE −f is unstable,
+Ỹ_0 drifts from Y_0 and the gradient with it.
 """
 
 from __future__ import annotations
@@ -80,7 +83,11 @@ def adjoint_sweep(
     grids = [grid.detach() for grid in grids]
     wanted = [True] * len(grids) if wanted is None else wanted
     grid_grads = [torch.zeros_like(g) if w else None for g, w in zip(grids, wanted)]
-    back = plan.at_offsets(tuple(1.0 - c for c in integrator.stage_offsets))
+    spans = integrator.stage_spans  # stage i of the step back stands for the reversed span
+    back = plan.at_offsets(
+        tuple(1.0 - c for c in integrator.stage_offsets),
+        None if spans is None else tuple((1.0 - b, 1.0 - a) for a, b in spans),
+    )
     with torch.no_grad():
         sampled = back.stage_parameters(grids)
         weights = [h * b for b in integrator.tableau.b]
@@ -108,18 +115,29 @@ class _AdjointField:
     def __call__(self, pair: torch.Tensor, stage) -> torch.Tensor:
         parameters, source, weight = stage
         state, adjoint = pair[:, : self.width], pair[:, self.width :]
+        blend = self.plan.blend_of(source)  # parameters is then a Blend: f averaged over parts
+        parts = (parameters,) if blend is None else tuple(p for _, p in parameters.parts)
         with torch.enable_grad():
             state = state.detach().requires_grad_()
-            leaves = tuple(p.detach().requires_grad_() for p in parameters)
-            rate = self.field(state, leaves)
-            grads = torch.autograd.grad(rate, (state, *leaves), adjoint, allow_unused=True)
-        self._accumulate(source, weight, grads[1:])
+            leaves = [tuple(p.detach().requires_grad_() for p in part) for part in parts]
+            if blend is None:
+                rate = self.field(state, leaves[0])
+            else:
+                shares = (share for share, _ in parameters.parts)
+                rate = sum(w * self.field(state, part) for w, part in zip(shares, leaves))
+            flat = [p for part in leaves for p in part]
+            grads = torch.autograd.grad(rate, (state, *flat), adjoint, allow_unused=True)
+        if blend is None:
+            self._accumulate(self.plan.rows_of(source), weight, grads[1:])
+        else:  # part j is grid row k_j, its share already inside its gradient
+            size = len(leaves[0])
+            for j, (k, _) in enumerate(blend[1]):
+                self._accumulate(((k, 1.0),), weight, grads[1 + j * size : 1 + (j + 1) * size])
         state_grad = torch.zeros_like(state) if grads[0] is None else grads[0]
         return torch.cat([-rate.detach(), state_grad], dim=1)
 
-    def _accumulate(self, source: int, weight: float, grads) -> None:
-        """Add weight · ∂(θ at ``source``) into the grid rows it is sampled from (lerp shares)."""
-        rows = self.plan.rows_of(source)
+    def _accumulate(self, rows, weight: float, grads) -> None:
+        """Add weight · ∂θ into the grid ``rows`` ((k, share), …) θ is sampled from."""
         for buffer, grad in zip(self.grid_grads, grads):
             if buffer is not None and grad is not None:
                 for k, share in rows:
