@@ -18,13 +18,17 @@ name           ẑ: z standardized …                                    per ex
 ``instance``   per example and channel over its pixels (images only)  yes
 =============  =====================================================  ===========
 
-and N_t(z) = (1 + a(t)) ẑ. Batch normalization's running statistics live on the weight grid
-(:class:`TimeStatistics`): every training forward pass records the batch's mean and (unbiased)
-variance at each stage evaluation, together with the row weights the stage samples the grid
-by; each grid row k that was sampled gets its weighted average m̄_k and is updated once per
-pass, μ_k ← (1 − ρ) μ_k + ρ m̄_k (ρ = :data:`MOMENTUM`, likewise σ²_k). In evaluation mode a
-stage at time t reads μ(t), σ²(t) sampled like the weights (so at any depth), and the network
-is a per-example map. Statistics are refined with the weights in multilevel training.
+and N_t(z) = (1 + a(t)) ẑ. Batch normalization's running statistics are continuous in time
+(the states they describe are, even where the weights jump): :class:`TimeStatistics` keeps
+them on nodes at every end and middle of the M weight intervals, t = kT/(2M), and the stage
+plan reads them at each stage's own time by linear interpolation (node grids, see
+:mod:`~resode.integrators.stages`). Every training forward pass records the batch's mean and
+(unbiased) variance at each stage evaluation, with the weights (1 − f, f) by which that stage
+reads its two nodes; each node k that was reached gets its weighted average m̄_k and is updated
+once per pass, μ_k ← (1 − ρ) μ_k + ρ m̄_k (ρ = :data:`MOMENTUM`, likewise σ²_k); nodes no pass
+has reached are interpolated between the nearest reached ones. In evaluation mode a stage at
+time t reads μ(t), σ²(t), so the network is a per-example map at any depth; multilevel
+training refines the nodes with the weights.
 
 Runs saved before normalization had a scale or running statistics (norm ≠ none and no
 ``norm_scale`` among their weights) keep their old map, N(K Y + b) with the current batch's
