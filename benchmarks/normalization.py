@@ -1,12 +1,12 @@
 """Normalization in the image recipes: each recipe with norm none, batch and group, and the
-depth change of a batch-normalized network.
+depth change of each.
 
 For every recipe named (default: shapes and digits) and every norm, one run with the recipe's
 settings (seed 0) and that norm: its test metric, training seconds and how far one example
 alone moves from the same example predicted inside the test batch (it is 0 up to rounding
-when the network maps each example on its own). Then the batch-normalized run of the first
-recipe given with ``--depths`` is evaluated at N′ = N/2 … 4N steps (the same θ(t) and running
-statistics μ(t), σ²(t), read at the new stage times).
+when the network maps each example on its own). The runs of the recipe given with
+``--depths`` are evaluated at N′ = N/2 … 4N steps (the same θ(t) and, for batch normalization,
+running statistics μ(t), σ²(t), read at the new stage times).
 
     python benchmarks/normalization.py [RECIPE ...] [--norms none,batch,group]
         [--depths digits] [--json FILE]
@@ -50,7 +50,7 @@ def measure(recipe: str, norm: str, out: str) -> dict:
 
 def depths(run: str, steps: int) -> dict[int, float]:
     counts = sorted({max(1, steps // 2), steps, 2 * steps, 4 * steps})
-    return {r["steps"]: r["test_accuracy"] for r in evaluate_run(run, steps=counts)}
+    return {n: r["test_accuracy"] for n, r in zip(counts, evaluate_run(run, steps=counts))}
 
 
 def main() -> None:
@@ -60,7 +60,7 @@ def main() -> None:
     parser.add_argument("--depths", default="digits", help="recipe whose batch-norm run to deepen")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    rows, depth_table = [], None
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for recipe in args.recipes:
             for norm in args.norms.split(","):
@@ -68,16 +68,16 @@ def main() -> None:
                 row = measure(recipe, norm, out)
                 rows.append(row)
                 print(f"{recipe:8s} norm {norm:6s} {row['metric']} {row['value']:.4f} in "
-                      f"{row['seconds']:.0f} s; alone vs batch {row['alone_vs_batch']:.2e}",
+                      f"{row['seconds']:.0f} s; alone vs batch {row['alone_vs_batch']:.1e}",
                       flush=True)  # fmt: skip
-                if recipe == args.depths and norm == "batch":
+                if recipe == args.depths:
                     steps = recipes()[recipe].settings["steps"]
-                    depth_table = depths(out, steps)
-                    cells = ", ".join(f"N′ = {n}: {a:.4f}" for n, a in depth_table.items())
-                    print(f"{recipe} batch norm, trained at N = {steps}: {cells}", flush=True)
+                    row["depths"] = depths(out, steps)
+                    cells = ", ".join(f"N′ = {n}: {a:.4f}" for n, a in row["depths"].items())
+                    print(f"{recipe} norm {norm}, trained at N = {steps}: {cells}", flush=True)
     if args.json:
         with open(args.json, "w") as handle:
-            json.dump({"runs": rows, "depths": depth_table}, handle, indent=2)
+            json.dump(rows, handle, indent=2)
 
 
 if __name__ == "__main__":
