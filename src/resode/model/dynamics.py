@@ -132,8 +132,9 @@ class Dynamics(nn.Module):
     def jacobian(self, y: torch.Tensor, p: StageParameters) -> torch.Tensor:
         """J = ∂f/∂Y at each example, features flattened: shape (batch, n, n).
 
-        Exact (diag(σ') K) without normalization; by autograd per example with instance
-        normalization; batch normalization couples the examples and has no per-example J.
+        Exact (diag(σ') K) without normalization; by autograd per example with any other
+        (batch normalization in evaluation mode, with its running statistics: in training
+        mode it couples the examples and has no per-example J).
         """
         if not self.normalization.identity:
             return self._autograd_jacobian(y, p)

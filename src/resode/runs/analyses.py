@@ -47,10 +47,12 @@ def analyze_run(run: str | Path, out: str | Path | None = None, samples: int = 5
     the extreme eigenvalues are computed, matrix-free. Writes ``stability.json`` (the
     first unit's report at the top level, all units under ``units``) and ``spectrum.png``
     (``spectrum_unit{i}.png`` for further units) into ``out`` (default: the run directory).
+    Batch normalization is analysed with its running statistics, as in evaluation; a run saved
+    by an older resode, whose batch normalization couples the examples, is refused.
     """
     from ..plots import plot_spectrum
 
-    model, dataset = load_run(run)
+    model, dataset = load_run(run, per_example="Jacobian")
     out = Path(run) if out is None else Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():

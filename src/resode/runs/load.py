@@ -14,7 +14,8 @@ from pathlib import Path
 from ..data import STANDARD_SETS, Dataset, load_dataset
 from ..data.files import parse_source
 from ..errors import ResodeError, RunDirectoryError
-from ..model.normalization import adopt_stored_normalization
+from ..model.dynamics import Dynamics
+from ..model.normalization import adopt_stored_normalization, require_per_example
 from ..model.resnet import ResNet
 from ..storage import read_json, read_tensors, write_json
 from ..training.config import DTYPES, TrainConfig
@@ -82,10 +83,16 @@ def read_history(run: str | Path) -> list[dict] | None:
 
 
 def load_run(
-    run: str | Path, device: str = "cpu", data_dir: str | Path | None = None
+    run: str | Path,
+    device: str = "cpu",
+    data_dir: str | Path | None = None,
+    per_example: str | None = None,
 ) -> tuple[ResNet, Dataset]:
     """The trained model (eval mode) and the dataset of a run directory; ``data_dir``: where
-    the files of a standard set (mnist, cifar10, …) lie now, if not where the run found them."""
+    the files of a standard set (mnist, cifar10, …) lie now, if not where the run found them.
+    A run saved by an older resode whose batch normalization couples the examples is loaded
+    with a note on stderr, or with ``per_example`` (what the caller analyses example by
+    example, e.g. "Jacobian") refused in one line."""
     run = require_run(run)
     config = read_config(run)
     if data_dir is not None:
@@ -101,15 +108,20 @@ def load_run(
     weights, state = read_tensors(run / MODEL)  # a multilevel run: built at its saved level
     model = build_model(config, model_info(dataset), model_level(state)).to(dtype=dtype)
     note = adopt_stored_normalization(model, weights)  # a run saved by an older resode
-    if note is not None:
-        print(f"resode: {note}", file=sys.stderr)
     try:
         model.load_state_dict(weights)
     except RuntimeError:
         raise RunDirectoryError(
             f"{run / MODEL} does not match the model of its config.json"
         ) from None
-    return model.to(target).eval(), dataset
+    model = model.to(target).eval()
+    if per_example is not None:
+        for field in model.modules():
+            if isinstance(field, Dynamics):
+                require_per_example(field, per_example)
+    if note is not None:
+        print(f"resode: {note}", file=sys.stderr)
+    return model, dataset
 
 
 def run_dataset(run: str | Path, config: TrainConfig) -> Dataset:
