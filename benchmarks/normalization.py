@@ -9,7 +9,7 @@ when the network maps each example on its own). The runs of the recipe given wit
 running statistics μ(t), σ²(t), read at the new stage times).
 
     python benchmarks/normalization.py [RECIPE ...] [--norms none,batch,group]
-        [--depths digits] [--json FILE]
+        [--depths digits] [--steps N] [--json FILE]
 """
 
 from __future__ import annotations
@@ -37,8 +37,10 @@ def alone_vs_batch(run: str, examples: int = 64) -> float:
     return float((together - alone).abs().max())
 
 
-def measure(recipe: str, norm: str, out: str) -> dict:
+def measure(recipe: str, norm: str, out: str, steps: int | None = None) -> dict:
     settings = {**recipes()[recipe].settings, "norm": norm, "seed": 0}
+    if steps is not None:
+        settings["steps"] = steps
     started = time.perf_counter()
     train(TrainConfig(**settings, device="cpu"), out, progress=False)
     seconds = time.perf_counter() - started
@@ -58,6 +60,7 @@ def main() -> None:
     parser.add_argument("recipes", nargs="*", default=["shapes", "digits"])
     parser.add_argument("--norms", default="none,batch,group")
     parser.add_argument("--depths", default="digits", help="recipe whose batch-norm run to deepen")
+    parser.add_argument("--steps", type=int, default=None, help="N instead of the recipe's")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     rows = []
@@ -65,13 +68,13 @@ def main() -> None:
         for recipe in args.recipes:
             for norm in args.norms.split(","):
                 out = f"{tmp}/{recipe}-{norm}"
-                row = measure(recipe, norm, out)
+                row = measure(recipe, norm, out, args.steps)
                 rows.append(row)
                 print(f"{recipe:8s} norm {norm:6s} {row['metric']} {row['value']:.4f} in "
                       f"{row['seconds']:.0f} s; alone vs batch {row['alone_vs_batch']:.1e}",
                       flush=True)  # fmt: skip
                 if recipe == args.depths:
-                    steps = recipes()[recipe].settings["steps"]
+                    steps = args.steps or recipes()[recipe].settings["steps"]
                     row["depths"] = depths(out, steps)
                     cells = ", ".join(f"N′ = {n}: {a:.4f}" for n, a in row["depths"].items())
                     print(f"{recipe} norm {norm}, trained at N = {steps}: {cells}", flush=True)
