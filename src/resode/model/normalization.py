@@ -191,25 +191,28 @@ class InstanceNormalization(Normalization):
         return F.instance_norm(z, weight=scale, bias=shift, eps=EPS)
 
 
-class BatchStatisticsNormalization(Normalization):
-    """The map of older runs: N(K Y + b) over the current batch, in evaluation too."""
+class OlderNormalization(Normalization):
+    """The map of runs saved before normalization had a scale: N(K Y + b), nothing in time."""
+
+    legacy = True
+    grid_count = 0
+
+
+class OlderBatchNormalization(OlderNormalization):
+    """Over the current batch, in evaluation too (no running statistics)."""
 
     name = "batch"
     per_example = False
-    legacy = True
-    grid_count = 0
 
     def apply(self, z, bias, q, field):
         return F.batch_norm(z + _channel_view(bias, z), None, None, training=True, eps=EPS)
 
 
-class OldInstanceNormalization(Normalization):
-    """The map of older runs: N(K Y + b) per example and channel, no scale."""
+class OlderInstanceNormalization(OlderNormalization):
+    """Per example and channel over its pixels."""
 
     name = "instance"
     images_only = True
-    legacy = True
-    grid_count = 0
 
     def apply(self, z, bias, q, field):
         return F.instance_norm(z + _channel_view(bias, z), eps=EPS)
@@ -226,7 +229,7 @@ NORMALIZATIONS: dict[str, type[Normalization]] = {
     )
 }
 """The kinds of normalization by name, the values of ``norm``."""
-_LEGACY = {"batch": BatchStatisticsNormalization, "instance": OldInstanceNormalization}
+_LEGACY = {"batch": OlderBatchNormalization, "instance": OlderInstanceNormalization}
 
 
 def make_normalization(name: str, groups: int | None = None) -> Normalization:
