@@ -112,9 +112,9 @@ def test_each_kind_is_the_torch_function_it_names_with_scale_and_shift():
 
 def test_running_statistics_equal_hand_computed_ones_on_two_steps():
     """Euler, 2 steps, weights on 2 intervals: statistics nodes at t = 0, ¼, ½, ¾, 1 (T = 1).
-    Step l's stage at t = l/2 reaches node 2l, which gets the batch mean and unbiased variance
-    of K Y_l blended in by the momentum ρ; node 1 lies halfway between, nodes 3 and 4 hold the
-    last measured value."""
+    Step l's stage at t = l/2 reaches node 2l, which takes the batch mean and unbiased variance
+    of K Y_l (a first pass replaces the initial values: r = max(ρ, 1/n) = 1); node 1 lies
+    halfway between, nodes 3 and 4 hold the last measured value. A second pass averages."""
     torch.manual_seed(2)
     block = ODEBlock(
         3, steps=2, kernel="conv1d", norm="batch", integrator="euler", dynamics="standard"
@@ -126,8 +126,8 @@ def test_running_statistics_equal_hand_computed_ones_on_two_steps():
     states, measured_mean, measured_var = [x], [], []
     for l in range(2):
         z = F.conv1d(states[-1], K[l], padding=1)
-        measured_mean.append(MOMENTUM * z.mean(dim=(0, 2)))
-        measured_var.append((1 - MOMENTUM) + MOMENTUM * z.var(dim=(0, 2), correction=1))
+        measured_mean.append(z.mean(dim=(0, 2)))
+        measured_var.append(z.var(dim=(0, 2), correction=1))
         pre = F.batch_norm(z, None, None, 1 + a[l], b[l], training=True, eps=1e-5)
         states.append(states[-1] + 0.5 * torch.tanh(pre))
     out = block(x)
@@ -138,6 +138,12 @@ def test_running_statistics_equal_hand_computed_ones_on_two_steps():
         expected = torch.stack([first, (first + second) / 2, second, second, second])
         torch.testing.assert_close(stored, expected, rtol=1e-12, atol=1e-12)
     assert field.statistics.visits.tolist() == [1, 0, 1, 0, 0]
+    first = field.statistics.mean[0].clone()
+    y = torch.randn(5, 3, 4, dtype=torch.float64)
+    block(y)  # the second pass: the plain average of both
+    second = F.conv1d(y, K[0], padding=1).mean(dim=(0, 2))
+    torch.testing.assert_close(field.statistics.mean[0], (first + second) / 2)
+    assert 1 / MOMENTUM > 2  # the exponential average takes over after 1/ρ passes
     with torch.no_grad():  # evaluation reads them, and changes nothing
         block.eval()
         mean, var = field.statistics.mean.clone(), field.statistics.var.clone()

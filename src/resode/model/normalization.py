@@ -25,8 +25,10 @@ plan reads them at each stage's own time by linear interpolation (node grids, se
 :mod:`~resode.integrators.stages`). Every training forward pass records the batch's mean and
 (unbiased) variance at each stage evaluation, with the weights (1 − f, f) by which that stage
 reads its two nodes; each node k that was reached gets its weighted average m̄_k and is updated
-once per pass, μ_k ← (1 − ρ) μ_k + ρ m̄_k (ρ = :data:`MOMENTUM`, likewise σ²_k); nodes no pass
-has reached are interpolated between the nearest reached ones. In evaluation mode a stage at
+once per pass, μ_k ← (1 − r) μ_k + r m̄_k with r = max(ρ, 1/n_k) at its n_k-th pass (ρ =
+:data:`MOMENTUM`; likewise σ²_k): the plain average of the first 1/ρ passes, then an
+exponential one, so no trace of the initial values is left; nodes no pass has reached are
+interpolated between the nearest reached ones. In evaluation mode a stage at
 time t reads μ(t), σ²(t), so the network is a per-example map at any depth; multilevel
 training refines the nodes with the weights.
 
@@ -313,10 +315,11 @@ class TimeStatistics(nn.Module):
         tensors, not in place: a backward pass may still hold the grids it sampled."""
         seen = (weights > 0).unsqueeze(1)
         total = weights.clamp(min=torch.finfo(weights.dtype).tiny).unsqueeze(1)
-        mean = torch.where(seen, torch.lerp(self.mean, means / total, MOMENTUM), self.mean)
-        var = torch.where(seen, torch.lerp(self.var, variances / total, MOMENTUM), self.var)
         self.visits = self.visits + seen.squeeze(1).to(self.visits.dtype)
         reached = self.visits > 0
+        rate = (1 / self.visits.clamp(min=1)).clamp(min=MOMENTUM).unsqueeze(1)
+        mean = torch.where(seen, torch.lerp(self.mean, means / total, rate), self.mean)
+        var = torch.where(seen, torch.lerp(self.var, variances / total, rate), self.var)
         self.mean, self.var = _between(mean, reached), _between(var, reached)
 
     @torch.no_grad()
