@@ -215,49 +215,72 @@ def stage_plan(
     """
     if steps <= intervals:
         spans = None
-    ratio = intervals / steps
-    lower: list[int] = []
-    fraction: list[float] = []
-    fractional_index: dict[float, int] = {}
-    blends: list = []
     grid_size = intervals if interp == "constant" else intervals + 1
-    sources = []
-    for l in range(steps):
-        step_midpoint = (l + 0.5) * ratio
-        row = []
-        for i, c in enumerate(offsets):
-            position = (l + c) * ratio  # in grid units
-            nearest = round(position)
-            on_node = abs(position - nearest) < _SNAP
-            if interp == "constant":
-                row.append(_interval_of(position, step_midpoint, intervals))
-                if spans is not None and spans[i][1] > spans[i][0]:
-                    a, b = spans[i]
-                    shares = span_shares((l + a) * ratio, (l + b) * ratio, intervals)
-                    if len(shares) > 1:
-                        blends.append((row[-1], tuple(sorted(shares.items()))))
-                        row[-1] = -len(blends)  # numbered once the interpolations are known
-            elif on_node:
-                row.append(nearest)
-            else:
-                key = round(position, 9)
-                if key not in fractional_index:
-                    fractional_index[key] = len(lower)
-                    k = math.floor(position)
-                    lower.append(k)
-                    fraction.append(position - k)
-                row.append(grid_size + fractional_index[key])
-        sources.append(row)
-    first_blend = grid_size + len(lower)
-    sources = [tuple(s if s >= 0 else first_blend - s - 1 for s in row) for row in sources]
+    lower: tuple[int, ...] = ()
+    fraction: tuple[float, ...] = ()
+    blends: tuple = ()
+    if interp == "constant":
+        sources, blends = _constant_sources(steps, offsets, intervals, spans)
+        first_blend = grid_size  # blends are numbered after the grid entries
+        sources = [tuple(s if s >= 0 else first_blend - s - 1 for s in row) for row in sources]
+    else:
+        sources, lower, fraction = _linear_sources(steps, offsets, intervals)
     return StagePlan(
-        tuple(sources),
+        tuple(tuple(row) for row in sources),
         grid_size,
-        tuple(lower),
-        tuple(fraction),
-        tuple(blends),
+        lower,
+        fraction,
+        blends,
         intervals=intervals,
         interp=interp,
         offsets=tuple(offsets),
         node_grids=node_grids,
     )
+
+
+def _constant_sources(steps: int, offsets, intervals: int, spans) -> tuple[list, tuple]:
+    """Per step and stage the interval it samples, or −j for the j-th blend (1-based) where
+    its span crosses weight jumps; and the blends ``(at, ((k, share), …))``."""
+    ratio = intervals / steps
+    blends: list = []
+    sources = []
+    for l in range(steps):
+        row = []
+        for i, c in enumerate(offsets):
+            row.append(_interval_of((l + c) * ratio, (l + 0.5) * ratio, intervals))
+            if spans is not None and spans[i][1] > spans[i][0]:
+                a, b = spans[i]
+                shares = span_shares((l + a) * ratio, (l + b) * ratio, intervals)
+                if len(shares) > 1:
+                    blends.append((row[-1], tuple(sorted(shares.items()))))
+                    row[-1] = -len(blends)
+        sources.append(row)
+    return sources, tuple(blends)
+
+
+def _linear_sources(steps: int, offsets, intervals: int) -> tuple[list, tuple, tuple]:
+    """Per step and stage the node it samples, or ``intervals + 1 + j`` for the j-th
+    interpolated point ``lower[j] + fraction[j]`` (each distinct time once)."""
+    ratio = intervals / steps
+    grid_size = intervals + 1
+    lower: list[int] = []
+    fraction: list[float] = []
+    fractional_index: dict[float, int] = {}
+    sources = []
+    for l in range(steps):
+        row = []
+        for c in offsets:
+            position = (l + c) * ratio  # in grid units
+            nearest = round(position)
+            if abs(position - nearest) < _SNAP:
+                row.append(nearest)
+                continue
+            key = round(position, 9)
+            if key not in fractional_index:
+                fractional_index[key] = len(lower)
+                k = math.floor(position)
+                lower.append(k)
+                fraction.append(position - k)
+            row.append(grid_size + fractional_index[key])
+        sources.append(row)
+    return sources, tuple(lower), tuple(fraction)
