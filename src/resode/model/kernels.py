@@ -62,6 +62,11 @@ class DenseKernel:
         """The n×n matrix of K."""
         return weight
 
+    def operator_norms(self, weights: torch.Tensor, spatial: tuple[int, ...] = ()) -> torch.Tensor:
+        """‖K‖₂ of every K in a grid (G, n, n), shape (G,): the largest singular value (SVD,
+        differentiable where it is simple)."""
+        return torch.linalg.matrix_norm(weights, ord=2)
+
     def describe(self) -> str:
         return f"dense {self.width}"
 
@@ -115,6 +120,25 @@ class ConvKernel:
         basis = torch.eye(n, dtype=weight.dtype, device=weight.device)
         columns = self.apply(basis.reshape(n, self.width, *spatial), weight)
         return columns.reshape(n, n).T
+
+    def operator_norms(self, weights: torch.Tensor, spatial: tuple[int, ...]) -> torch.Tensor:
+        """An upper bound of ‖K‖₂ on images of size ``spatial`` (and any smaller size) for
+        every kernel in a grid (G, c, c, *k), shape (G,), differentiable.
+
+        The zero-padded convolution is a compression of the circular one on a grid of
+        s + p points per axis (input embedded, output cut: both of norm ≤ 1), whose singular
+        values are those of the c×c matrices Ŵ(ω) at the grid's frequencies (the FFT of the
+        kernel): ‖K‖₂ ≤ max_ω σ_max(Ŵ(ω)), a bound that is tight for large images.
+        """
+        if len(spatial) != self.spatial_dims:
+            raise ResodeError(
+                f"spatial must give {self.spatial_dims} sizes for {self.describe()}, got {spatial}"
+            )
+        size = tuple(side + self.padding for side in spatial)
+        axes = tuple(range(-self.spatial_dims, 0))
+        spectrum = torch.fft.fftn(weights, s=size, dim=axes)  # (G, c_out, c_in, *size)
+        matrices = spectrum.flatten(3).permute(0, 3, 1, 2)  # (G, frequencies, c_out, c_in)
+        return torch.linalg.svdvals(matrices)[..., 0].amax(dim=1)
 
     def describe(self) -> str:
         shape = "×".join([str(self.size)] * self.spatial_dims)
