@@ -373,3 +373,31 @@ def plot_segment(result: dict, title: str, path) -> None:
     )
     axes.legend(fontsize=8)
     save_figure(figure, path)
+
+
+def plot_robustness(report: dict, title: str, path: str | Path) -> None:
+    """Accuracy against the radius ε per attack (top) and certified accuracy (bottom)."""
+    figure, (attacked, certified) = plt.subplots(2, 1, figsize=(6, 6.5), sharex=True)
+    styles = {"pgd": "o-", "fgsm": "s--", "noise": "^:"}
+    for curve in report["attacks"]:
+        label = f"{curve['kind']} ({curve['attack']})"
+        attacked.plot(curve["eps"], curve["accuracy"], styles[curve["kind"]], label=label)
+    norm = "L2" if report["norm"] == "l2" else "L∞"
+    attacked.set_ylabel("accuracy")
+    attacked.set_ylim(-0.02, 1.02)
+    attacked.legend(fontsize=8)
+    attacked.set_title(f"{title}\n{report['split']} split, {report['examples']} examples", fontsize=9)
+    bounds = report["lipschitz"]
+    if report["certified_accuracy"] is not None:
+        certified.plot(report["eps"], report["certified_accuracy"], "o-", color="C3")
+        text = (
+            f"certified: margin / (√2 L), L ≤ {bounds['upper_bound']:.3g}; "
+            f"largest ratio found {bounds['lower_bound']:.3g}"
+        )
+    else:
+        text = f"no certificate: {bounds['reason']}"
+    certified.text(0.02, 0.95, text, transform=certified.transAxes, fontsize=8, va="top")
+    certified.set_ylim(-0.02, 1.02)
+    certified.set_ylabel("certified accuracy")
+    certified.set_xlabel(f"radius ε ({norm} norm of the perturbation, input units)")
+    save_figure(figure, path)

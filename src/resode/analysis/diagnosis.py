@@ -78,7 +78,8 @@ def _explain(block, unit: int, step: int, y, following, bound: float) -> Stabili
         )
         return StabilityError(message, unit, step + 1, {"integrator": block.integrator.name})
     dynamics = copy.deepcopy(block.dynamics).double().eval()
-    parameters = dynamics.stage_parameters(block.steps, block.stage_offsets)[step][0]
+    size = tuple(y.shape[2:])
+    parameters = dynamics.stage_parameters(block.steps, block.stage_offsets, None, size)[step][0]
     eigenvalues = torch.linalg.eigvals(jacobian(dynamics, y.double(), parameters))
     finite = eigenvalues[torch.isfinite(eigenvalues)]
     spectra = TrajectorySpectra(finite.reshape(1, 1, -1).cpu(), block.h, block.T)

@@ -326,6 +326,31 @@ def _print_unit_report(report: dict, index: int | None) -> None:
     print(f"verdict: {report['verdict']}")
 
 
+def _run_robustness(args: argparse.Namespace) -> int:
+    from ..runs.robustness import robustness_of_run
+
+    report = robustness_of_run(
+        args.run, args.out, eps=args.eps, norm=args.norm, attacks=args.attacks,
+        split=args.split, samples=args.samples, seed=args.seed, device=args.device,
+    )  # fmt: skip
+    norm = "L2" if report["norm"] == "l2" else "L∞"
+    print(f"{report['examples']} {report['split']} examples, {norm} radii in input units")
+    print(f"{'ε':>10}" + "".join(f"{c['kind']:>10}" for c in report["attacks"]) + "   certified")
+    certified = report["certified_accuracy"] or [None] * len(report["eps"])
+    for index, eps in enumerate(report["eps"]):
+        cells = "".join(f"{c['accuracy'][index]:>10.4f}" for c in report["attacks"])
+        sure = "—" if certified[index] is None else f"{certified[index]:.4f}"
+        print(f"{eps:>10.4g}{cells}   {sure:>9}")
+    bounds = report["lipschitz"]
+    upper = "∞ (" + bounds["reason"] + ")" if bounds["upper_bound"] is None else (
+        f"{bounds['upper_bound']:.4g}"
+    )  # fmt: skip
+    print(f"Lipschitz constant: ≥ {bounds['lower_bound']:.4g} (found), ≤ {upper} (certified)")
+    out = args.out or args.run
+    print(f"wrote {out / 'robustness.json'} and {out / 'robustness.png'}")
+    return 0
+
+
 def _run_landscape(args: argparse.Namespace) -> int:
     from ..runs import landscape_of_run
 
@@ -392,6 +417,7 @@ COMMANDS = {
     "stability": _run_stability,
     "gradients": _run_gradients,
     "landscape": _run_landscape,
+    "robustness": _run_robustness,
     "export": _run_export,
     "report": _run_report,
     "predict": _run_predict,

@@ -129,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_gradients_command(commands)
 
     _add_landscape_parser(commands)
+    _add_robustness_parser(commands)
     _add_export_parser(commands)
     _add_predict_and_report_commands(commands)
     _add_experiment_command(commands)
@@ -245,6 +246,45 @@ def _add_landscape_parser(commands) -> None:
         "--between", type=Path, metavar="RUN2", help="the segment from RUN_DIR to RUN2 instead"
     )
     landscape.add_argument("--out", type=Path, help="where to write (default: RUN_DIR)")
+
+
+def _float_list(text: str) -> list[float]:
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected numbers separated by commas, got {text!r}"
+        ) from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one number")
+    return values
+
+
+def _add_robustness_parser(commands) -> None:
+    robustness = commands.add_parser(
+        "robustness",
+        help="accuracy under attack (PGD, FGSM, noise), certified accuracy and the Lipschitz "
+        "constant of a classification run",
+    )
+    robustness.add_argument("run", type=Path, metavar="RUN_DIR", help="run directory")
+    robustness.add_argument(
+        "--eps",
+        type=_float_list,
+        help="radii in the inputs' own units, e.g. 0,0.1,0.25,0.5 (default: 0 and 2, 5, 10 %% "
+        "of the median input norm)",
+    )
+    robustness.add_argument("--norm", default="l2", help="l2|linf (default: l2)")
+    robustness.add_argument(
+        "--attacks",
+        default="pgd,fgsm,noise",
+        help="comma-separated: pgd, pgd:STEPS, pgd:STEPS:RESTARTS, fgsm, noise, noise:DRAWS "
+        "(default: pgd,fgsm,noise; pgd takes 20 steps)",
+    )
+    robustness.add_argument("--split", default="test", help="train|val|test (default: test)")
+    robustness.add_argument("--samples", type=int, help="first examples of the split (default: all)")
+    robustness.add_argument("--seed", type=int, default=0, help="seed of random starts and noise")
+    robustness.add_argument("--device", default="cpu", help=f"device: {_choices(DEVICES)}")
+    robustness.add_argument("--out", type=Path, help="where to write (default: RUN_DIR)")
 
 
 def _add_export_parser(commands) -> None:

@@ -26,6 +26,7 @@ EXPERIMENTS = (
     "control",
     "landscape-skip",
     "frozen",
+    "robustness",
 )
 
 

@@ -48,6 +48,8 @@ class ODEBlock(nn.Module):
         self.integrator = get_integrator(spec.integrator)
         self._memory_mode: MemoryMode = memory_mode(spec.memory, self.integrator)
         self.dynamics: Dynamics = DYNAMICS[spec.dynamics](self.width, spec)
+        self.image_size: tuple[int, ...] = ()
+        """The spatial size of the last input (() for vectors): a convolution's norm needs it."""
 
     @property
     def spec(self) -> BlockSpec:
@@ -105,12 +107,14 @@ class ODEBlock(nn.Module):
             return f"ODEBlock expects input of shape ({expected}), got {got}"
 
         check_tensor(y0, "ODEBlock input", shape=shape, like=self.dynamics.weight.values)
+        if tuple(y0.shape[2:]) != self.image_size:
+            self.image_size = tuple(y0.shape[2:])
 
     def forward(self, y0: torch.Tensor) -> torch.Tensor:
         self._check_input(y0)
         field = self.dynamics
         plan, grids = field.parameter_plan(
-            self._steps, self.stage_offsets, self.integrator.stage_spans
+            self._steps, self.stage_offsets, self.integrator.stage_spans, self.image_size
         )
         start = field.lift(y0)
         with self._collecting_statistics():
@@ -125,9 +129,11 @@ class ODEBlock(nn.Module):
         return nullcontext()
 
     def stage_parameters(self) -> list:
-        """The stage parameters of every step, ``[step][stage]``, sampled once."""
+        """The stage parameters of every step, ``[step][stage]``, sampled once (for states of
+        the size of the last input)."""
         spans = self.integrator.stage_spans
-        return self.dynamics.stage_parameters(self._steps, self.stage_offsets, spans)
+        offsets = self.stage_offsets
+        return self.dynamics.stage_parameters(self._steps, offsets, spans, self.image_size)
 
     def states(self, y0: torch.Tensor) -> Iterator[torch.Tensor]:
         """The states after steps 1, 2, …, N one at a time (for monitoring, with autograd).

@@ -9,11 +9,15 @@ regression) or, for segmentation, a 1×1 convolution to class scores per pixel. 
 segmentation network climbs back to the input resolution: at each coarser-to-finer level the
 state is upsampled ×2 and added to a 1×1 projection of the unit state kept at that level
 (skip connection), then σ — so coarse units see the whole image and fine ones the detail.
+With ``lipschitz = L`` (classification, regression) the steps are non-expansive and the
+opening, connectors and head have capped norms (1, 1, L) and the poolings are scaled to
+norm 1: the network is L-Lipschitz on images of the size it receives (:mod:`resode.model.lipschitz`).
 Shapes: x (batch, in_channels, L) for ``spatial_dims=1``, (batch, in_channels, H, W) for 2.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -25,6 +29,7 @@ from ..errors import ResodeError, check_choice, check_int, check_positive, check
 from ..tasks import TASKS
 from .activations import get_activation
 from .block import ODEBlock
+from .lipschitz import CappedConv, CappedLinear
 from .spec import BlockSpec
 
 
@@ -38,12 +43,21 @@ def _per_unit(name: str, value, units: int) -> list:
 
 
 class Connector(nn.Module):
-    """1×1 convolution c_in → c_out and σ, then average pooling by 2 when ``pool``."""
+    """1×1 convolution c_in → c_out and σ, then average pooling by 2 when ``pool``; with a
+    ``bound``, the convolution's norm is capped and the pooling scaled to norm 1 (the sum of
+    each 2×2 block over 2, of each pair over √2; the average alone has norm 1/2, 1/√2, so
+    it would shrink every signal)."""
 
-    def __init__(self, c_in: int, c_out: int, spatial_dims: int, activation, pool: bool):
+    def __init__(
+        self, c_in: int, c_out: int, spatial_dims: int, activation, pool: bool, bound=None
+    ):
         super().__init__()
         conv = nn.Conv1d if spatial_dims == 1 else nn.Conv2d
-        self.conv = conv(c_in, c_out, kernel_size=1)
+        if bound is None:
+            self.conv = conv(c_in, c_out, kernel_size=1)
+        else:
+            self.conv = CappedConv(c_in, c_out, spatial_dims, 1, bound)
+        self.pool_gain = 1.0 if bound is None else math.sqrt(2**spatial_dims)
         self.activation = activation
         self.pool = pool
         self.spatial_dims = spatial_dims
@@ -52,6 +66,8 @@ class Connector(nn.Module):
         y = self.activation(self.conv(y))
         if self.pool:
             y = F.avg_pool1d(y, 2) if self.spatial_dims == 1 else F.avg_pool2d(y, 2)
+            if self.pool_gain != 1.0:
+                y = y * self.pool_gain
         return y
 
 
@@ -98,15 +114,24 @@ class ConvResNet(nn.Module):
         self.activation = get_activation(spec.activation)
         conv = nn.Conv1d if spatial_dims == 1 else nn.Conv2d
         size = spec.kernel_size
-        self.opening = conv(self.in_channels, self.widths[0], size, padding=size // 2)
+        self.lipschitz = spec.lipschitz
+        if self.lipschitz is not None and task == "segmentation":
+            raise ResodeError(
+                "lipschitz applies to classification and regression networks, not segmentation"
+            )
+        if self.lipschitz is None:
+            self.opening = conv(self.in_channels, self.widths[0], size, padding=size // 2)
+        else:
+            self.opening = CappedConv(self.in_channels, self.widths[0], spatial_dims, size, 1.0)
         times = [check_positive("T", t) for t in _per_unit("T", T, units)]
         depths = _per_unit("steps", steps, units)
         self.units = nn.ModuleList(
             ODEBlock(width, replace(spec, T=t, steps=n))
             for width, t, n in zip(self.widths, times, depths)
         )
+        connector_bound = None if self.lipschitz is None else 1.0
         self.connectors = nn.ModuleList(
-            Connector(a, b, spatial_dims, self.activation, self.pool)
+            Connector(a, b, spatial_dims, self.activation, self.pool, connector_bound)
             for a, b in zip(self.widths[:-1], self.widths[1:])
         )
         self.decoder = nn.ModuleList()
@@ -116,6 +141,8 @@ class ConvResNet(nn.Module):
             )
         if task == "segmentation":
             self.head = conv(self.widths[-1], self.out_features, kernel_size=1)
+        elif self.lipschitz is not None:
+            self.head = CappedLinear(self.widths[-1], self.out_features, self.lipschitz)
         else:
             self.head = nn.Linear(self.widths[-1], self.out_features)
 
@@ -181,4 +208,7 @@ class ConvResNet(nn.Module):
         y = self.features(x)
         if self.task == "segmentation":
             return self.head(y)
-        return self.head(y.flatten(2).mean(dim=2))
+        pooled = y.flatten(2).mean(dim=2)
+        if self.lipschitz is not None:  # the mean over P pixels has norm 1/√P: scale to 1
+            pooled = pooled * math.sqrt(y[0, 0].numel())
+        return self.head(pooled)

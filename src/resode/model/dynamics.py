@@ -78,23 +78,34 @@ class Dynamics(nn.Module):
         return self.weight.values
 
     def stage_parameters(
-        self, steps: int, offsets: tuple[float, ...], spans: tuple | None = None
+        self,
+        steps: int,
+        offsets: tuple[float, ...],
+        spans: tuple | None = None,
+        image_size: tuple[int, ...] = (),
     ) -> list[list[StageParameters]]:
         """(K, b, …) at t_l + c_i h for every step l and stage i, computed in one pass
         (blended over the stage's span where ``spans`` is given and weights jump in it)."""
-        plan, grids = self.parameter_plan(steps, offsets, spans)
+        plan, grids = self.parameter_plan(steps, offsets, spans, image_size)
         return plan.stage_parameters(grids)
 
-    def parameter_plan(self, steps: int, offsets: tuple[float, ...], spans: tuple | None = None):
-        """The stage lookup plan and the grids it samples, (K, b, …) each of shape (G, …)."""
+    def parameter_plan(
+        self,
+        steps: int,
+        offsets: tuple[float, ...],
+        spans: tuple | None = None,
+        image_size: tuple[int, ...] = (),
+    ):
+        """The stage lookup plan and the grids it samples, (K, b, …) each of shape (G, …);
+        ``image_size``: the states' spatial size (for a convolution's norm; () for vectors)."""
         nodes = self.normalization.node_grids
-        return self.weight.plan(steps, offsets, spans, nodes), self._parameter_grids()
+        plan = self.weight.plan(steps, offsets, spans, nodes)
+        field = self._field_grids(self.weight.T / steps, image_size)
+        return plan, field + self.normalization.grids(self)
 
-    def _parameter_grids(self) -> tuple[torch.Tensor, ...]:
-        return self._field_grids() + self.normalization.grids(self)
-
-    def _field_grids(self) -> tuple[torch.Tensor, ...]:
-        """(K, b, …): the grids of f itself; the normalization's follow them."""
+    def _field_grids(self, h: float, image_size: tuple[int, ...]) -> tuple[torch.Tensor, ...]:
+        """(K, b, …): the grids of f itself at step size h on states of spatial size
+        ``image_size``; the normalization's follow them."""
         return (self.operator_grid(), self.bias.values)
 
     def preactivation(self, y: torch.Tensor, p: StageParameters) -> torch.Tensor:
@@ -174,11 +185,43 @@ class AntisymmetricDynamics(Dynamics):
 
 
 class ParabolicDynamics(Dynamics):
-    """f(Y) = −Kᵀ σ(K Y + b): J = −Kᵀ diag(σ') K is symmetric negative semi-definite."""
+    """f(Y) = −Kᵀ σ(K Y + b): J = −Kᵀ diag(σ') K is symmetric negative semi-definite.
 
-    def _field_grids(self) -> tuple[torch.Tensor, ...]:
+    With ``lipschitz`` (forward Euler, constant weights): f(Y) = −c Kᵀ σ(K Y + b) with
+    c = min(1, 2 / (h s ‖K‖²)) per weight node, s = sup σ'. A step's Jacobian
+    I − h c Kᵀ D K (0 ≤ D ≤ s) then has eigenvalues in [1 − h c s ‖K‖², 1] ⊂ [−1, 1], so
+    every step is non-expansive, at any depth: the step-size condition h ≤ 2 / (s ‖K‖²) of
+    the lecture turned into a constraint (a convex-potential layer, Meunier et al. 2022).
+    ‖K‖ is exact for dense K and a rigorous bound for a convolution on images of the size
+    the block receives (:meth:`~resode.model.kernels.ConvKernel.operator_norms`).
+    """
+
+    def __init__(self, width: int, spec: BlockSpec) -> None:
+        super().__init__(width, spec)
+        self.lipschitz = spec.lipschitz
+
+    def _field_grids(self, h: float, image_size: tuple[int, ...]) -> tuple[torch.Tensor, ...]:
         weights = self.weight.values
-        return (weights, self.bias.values, -weights)
+        if self.lipschitz is None:
+            return (weights, self.bias.values, -weights)
+        return (weights, self.bias.values, -self.step_scales(h, image_size) * weights)
+
+    def step_scales(self, h: float, image_size: tuple[int, ...] = ()) -> torch.Tensor:
+        """c = min(1, 2 / (h s ‖K‖²)) per weight node, shaped to scale the grid (G, 1, …)."""
+        if len(image_size) != self.kernel.spatial_dims:
+            raise ResodeError(
+                f"the non-expansive {self.kernel.describe()} needs the image size its states "
+                f"have ({self.kernel.spatial_dims} sizes), got {image_size}"
+            )
+        weights = self.weight.values
+        norms = self.kernel.operator_norms(weights, image_size)
+        limit = 2.0 / (h * self.activation.slope_bound * norms.square().clamp_min(1e-300))
+        scales = limit.clamp(max=1.0)
+        return scales.reshape(-1, *([1] * (weights.dim() - 1)))
+
+    def extra_repr(self) -> str:
+        bound = "" if self.lipschitz is None else ", non-expansive"
+        return super().extra_repr() + bound
 
     def forward(self, y: torch.Tensor, p: StageParameters) -> torch.Tensor:
         return self.kernel.apply_transpose(self.activation(self.preactivation(y, p)), p[2])
@@ -254,7 +297,7 @@ class SecondOrderDynamics(SplitDynamics):
     J = [[0, I], [−KᵀDK, 0]], D = σ'(KY + b) ≥ 0: λ(J) = ±i√μ(KᵀDK), purely imaginary.
     """
 
-    def _field_grids(self) -> tuple[torch.Tensor, ...]:
+    def _field_grids(self, h: float, image_size: tuple[int, ...]) -> tuple[torch.Tensor, ...]:
         weights = self.weight.values
         return (weights, self.bias.values, -weights)
 
@@ -297,7 +340,7 @@ class DiffusionReactionDynamics(Dynamics, ImplicitField):
             initial = self.diffusion.initial_weight()
             self.diffusion_weight.values.copy_(initial.expand_as(self.diffusion_weight.values))
 
-    def _field_grids(self) -> tuple[torch.Tensor, ...]:
+    def _field_grids(self, h: float, image_size: tuple[int, ...]) -> tuple[torch.Tensor, ...]:
         return (self.operator_grid(), self.bias.values, self.diffusion_weight.values)
 
     def explicit_rate(self, y: torch.Tensor, p: StageParameters) -> torch.Tensor:

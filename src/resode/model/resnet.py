@@ -4,6 +4,8 @@
 
 The opening layer changes the width from ``in_features`` to ``width`` and has no skip
 connection; the head W maps the final state to ``out_features`` (class scores or values).
+With ``lipschitz = L`` the block's steps are non-expansive, ‖K_0‖₂ ≤ 1 and ‖W‖₂ ≤ L, so the
+network is L-Lipschitz (:mod:`resode.model.lipschitz`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from torch import nn
 from ..errors import ResodeError, check_int, check_tensor
 from .activations import get_activation
 from .block import ODEBlock
+from .lipschitz import CappedLinear
 from .spec import BlockSpec
 
 
@@ -42,10 +45,15 @@ class ResNet(nn.Module):
                 f"ResNet works on vectors (kernel 'dense'), got kernel {spec.kernel!r}: "
                 "use ConvResNet for signals and images"
             )
-        self.opening = nn.Linear(self.in_features, check_int("width", width))
+        width = check_int("width", width)
+        if spec.lipschitz is None:
+            self.opening = nn.Linear(self.in_features, width)
+            self.head = nn.Linear(width, self.out_features)
+        else:
+            self.opening = CappedLinear(self.in_features, width, 1.0)
+            self.head = CappedLinear(width, self.out_features, spec.lipschitz)
         self.activation = get_activation(spec.activation)
         self.block = ODEBlock(width, spec)
-        self.head = nn.Linear(width, self.out_features)
 
     @property
     def steps(self) -> int:

@@ -74,6 +74,13 @@ class BlockSpec:
         "channel groups of norm group (default: the largest divisor of the width up to 8)",
         check=check_int,
     )
+    lipschitz: float | None = setting(
+        None,
+        "make the network L-Lipschitz by construction: non-expansive parabolic Euler steps, "
+        "opening and connectors of norm ≤ 1, head of norm ≤ L",
+        check=check_positive,
+        applies_to=("parabolic",),
+    )
     memory: str = setting(
         "store", "what backpropagation keeps", choices=MEMORY_MODES, label="memory mode"
     )
@@ -86,6 +93,7 @@ class BlockSpec:
         check_pairing(self.dynamics, self.integrator)
         check_normalization(self.norm, self.groups)
         check_memory(self.memory, get_integrator(self.integrator))
+        check_lipschitz(self)
         for item in fields(self):
             applies_to = item.metadata.get("applies_to")
             value = getattr(self, item.name)
@@ -143,6 +151,22 @@ def make_dynamics(name: str, width: int, T: float, intervals: int, **options) ->
     """
     spec = BlockSpec.of(dynamics=name, T=T, steps=intervals, **options)
     return DYNAMICS[name](width, spec)
+
+
+def check_lipschitz(spec: BlockSpec) -> None:
+    """The non-expansive construction holds for parabolic dynamics with forward Euler, weights
+    constant in time and no normalization: one line naming every setting that breaks it."""
+    if spec.lipschitz is None:
+        return
+    needed = {"dynamics": "parabolic", "integrator": "euler", "interp": "constant", "norm": "none"}
+    wrong = [f"{name} {getattr(spec, name)!r}" for name, value in needed.items()
+             if getattr(spec, name) != value]  # fmt: skip
+    if wrong:
+        wanted = ", ".join(f"{name} {value}" for name, value in needed.items())
+        raise ResodeError(
+            f"lipschitz needs {wanted} (the only provably non-expansive steps); got "
+            + ", ".join(wrong)
+        )
 
 
 def check_pairing(dynamics: str, integrator: str) -> None:

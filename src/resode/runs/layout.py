@@ -33,6 +33,7 @@ and, once the commands that analyse or use a run have been run on it,
     depth.json, depth.png                                 resode evaluate --steps A,B,…
     gradients.json, gradients.png                         resode gradients
     landscape.json, landscape.png                         resode landscape
+    robustness.json, robustness.png                       resode robustness
     predictions.csv | predictions.npz                     resode predict
     model.onnx | model.pt | model.pt2                     resode export
     report.html                                           resode report
@@ -67,6 +68,7 @@ STABILITY = "stability.json"
 DEPTH, DEPTH_FIGURE = "depth.json", "depth.png"
 GRADIENTS, GRADIENTS_FIGURE = "gradients.json", "gradients.png"
 LANDSCAPE, LANDSCAPE_FIGURE = "landscape.json", "landscape.png"
+ROBUSTNESS, ROBUSTNESS_FIGURE = "robustness.json", "robustness.png"
 REPORT = "report.html"
 PREDICTIONS = {"csv": "predictions.csv", "npz": "predictions.npz"}
 EXPORTS = {"onnx": "model.onnx", "torchscript": "model.pt", "pt2": "model.pt2"}
@@ -91,7 +93,7 @@ TRAINING_FILES = (
 """What training writes (besides the lock and ``tensorboard/``)."""
 ANALYSIS_FILES = (
     STABILITY, DEPTH, DEPTH_FIGURE, GRADIENTS, GRADIENTS_FIGURE, LANDSCAPE, LANDSCAPE_FIGURE,
-    REPORT, *PREDICTIONS.values(), *EXPORTS.values(),
+    ROBUSTNESS, ROBUSTNESS_FIGURE, REPORT, *PREDICTIONS.values(), *EXPORTS.values(),
 )  # fmt: skip
 """What the commands that analyse or use a run write into it."""
 FILES = frozenset((*TRAINING_FILES, *ANALYSIS_FILES, LOCK))

@@ -53,6 +53,13 @@ def _nonnegative_int(name: str, value: object) -> int:
     return check_int(name, value, minimum=0)
 
 
+def _adversarial(name: str, value: object) -> str:
+    from .adversarial import AdversarialTraining
+
+    AdversarialTraining.parse(value)
+    return value
+
+
 def _column_names(name: str, value: object) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise ResodeError(f"{name} must be a list of column names, got {value!r}")
@@ -188,6 +195,13 @@ class TrainConfig:
         "(pixels for segmentation); classification and segmentation, adam and sgd",
         choices=CLASS_WEIGHTS,
     )
+    adversarial: str | None = setting(
+        None,
+        "adversarial training: each batch replaced by its worst perturbation within EPS in the "
+        "data's own units, KIND:EPS[:NORM[:STEPS]], e.g. pgd:0.1 (L∞, 3 steps), pgd:0.5:l2, "
+        "fgsm:0.1; classification, adam and sgd; a step costs about STEPS + 1 times as much",
+        check=_adversarial,
+    )
     seed: int = setting(0, "random seed (data, initialization, shuffling)", check=_seed)
     baselines: bool | None = setting(
         None,
@@ -208,6 +222,7 @@ class TrainConfig:
     kernel_size: int = block_setting("kernel_size")
     norm: str = block_setting("norm")
     groups: int | None = block_setting("groups")
+    lipschitz: float | None = block_setting("lipschitz")
     image_size: int | None = setting(
         None, "image side of the generated shapes and bars datasets", check=check_int
     )
@@ -377,6 +392,11 @@ class TrainConfig:
             )
         task = dataset_task(self.data, **self.source_options())
         self._validate_class_weight(task)
+        if self.adversarial is not None:
+            if task != "classification":
+                raise ResodeError(f"--adversarial applies to classification, not {task}")
+            if self.varpro or self.optimizer not in ("adam", "sgd"):
+                raise ResodeError("--adversarial applies to adam and sgd steps without --varpro")
         if self.varpro and task not in ("classification", "regression"):
             raise ResodeError(
                 f"--varpro applies to classification and regression, not {task} ({self.data!r})"

@@ -45,6 +45,7 @@ from ..runs.lock import RunDirectoryLocked
 from ..storage import atomic_write
 from ..tasks import balanced_class_weights, get_task
 from . import distributed
+from .adversarial import AdversarialTraining, UserUnits
 from .best import Best, holds_best, patience_ran_out, restart_patience, track, write_best_model
 from .config import DTYPES, TrainConfig
 from .epoch import Position, run_epoch
@@ -119,6 +120,8 @@ class Run:
     place: NewRun | ResumedRun | None = None
     best: Best | None = None
     stopped_early: bool = False
+    adversarial: AdversarialTraining | None = None
+    units: UserUnits | None = None
 
     @property
     def destination(self) -> Path:
@@ -260,6 +263,9 @@ def _set_up(config, out, resume, context, **options) -> tuple[Run, tuple | None]
         **options,
     )
     run.varpro = make_varpro(config, model)
+    if config.adversarial is not None:
+        run.adversarial = AdversarialTraining.parse(config.adversarial)
+        run.units = UserUnits.of(dataset)
     return run, checkpoint
 
 

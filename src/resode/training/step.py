@@ -55,6 +55,9 @@ def optimizer_step(run: Run, x, y, share: float, epoch: int) -> tuple[torch.Tens
     """
     if isinstance(run.optimizer, GaussNewton):
         return _gauss_newton_step(run, x, y, epoch)
+    if run.adversarial is not None and len(x):  # seeded by the step: a resume repeats it
+        seed = (run.config.seed * 1_000_003 + run.counters["step"]) * 64 + run.context.rank
+        x = run.adversarial.perturb(run.model, x, y, run.units, seed)
     output = run.varpro(x, y) if run.varpro is not None else run.network(x)
     loss = run.task.loss(output, y) * share if len(x) else output.sum() * 0
     penalty = regularization(run.model, run.config.smoothness, run.config.weight_decay)
