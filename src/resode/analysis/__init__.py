@@ -7,6 +7,7 @@
 - :mod:`~resode.analysis.iterative`: matrix-free Jacobians, extreme eigenvalues (Arnoldi);
 - :mod:`~resode.analysis.lognorm`: μ₂(J) and the growth bound exp(Σ h μ₂);
 - :mod:`~resode.analysis.lyapunov`: finite-time Lyapunov exponents of the discrete network;
+- :mod:`~resode.analysis.verdict`: the verdict weighing all of that evidence, and its advice;
 - :mod:`~resode.analysis.summary`: everything ``resode stability`` reports for a block;
 - :mod:`~resode.analysis.diagnosis`: where and why a forward pass blows up.
 """
@@ -26,6 +27,7 @@ from .spectra import (
     trajectory_spectra,
 )
 from .summary import stability_report
+from .verdict import stability_verdict
 
 __all__ = [
     "ZERO_TOLERANCE",
@@ -46,6 +48,7 @@ __all__ = [
     "max_stable_step",
     "sensitivity",
     "stability_report",
+    "stability_verdict",
     "step_map_spectra",
     "trajectory_spectra",
 ]

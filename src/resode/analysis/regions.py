@@ -91,9 +91,15 @@ def discrete_stability(spectra: TrajectorySpectra, integrator) -> dict[str, list
 
 
 def advice_for(spectra: TrajectorySpectra, integrator_name: str, dynamics=None) -> tuple[str, dict]:
-    """A verdict and concrete advice for the spectrum of a trained block.
+    """What the frozen eigenvalues say, and concrete advice on the steps, for a trained block.
 
     Compares every integrator that applies to ``dynamics`` (all first-order ones if None).
+    Returns the one-line eigenvalue verdict (``"stable: …"`` or ``"unstable: …; use …"``) and
+    a dict: ``max_stable_step`` and ``steps_needed`` per integrator, ``inside`` (h ≤ the
+    largest stable step of ``integrator_name``), ``finding`` (the verdict without its label
+    and advice), ``advice`` (what to change, "" when nothing), ``ode_unstable`` (Re λ > 0 at
+    some step), ``integrator`` and ``h``. The verdict weighing all evidence is
+    :func:`~resode.analysis.verdict.stability_verdict`.
     """
     candidates = ode_integrators_for(dynamics)
     if integrator_name not in candidates:
@@ -105,21 +111,29 @@ def advice_for(spectra: TrajectorySpectra, integrator_name: str, dynamics=None) 
         name: (math.ceil(spectra.T / h) if h > 0 and math.isfinite(h) else (1 if h else None))
         for name, h in safe.items()
     }
-    current = safe[integrator_name]
-    ode_unstable = "unstable" in spectra.classes()
-    if spectra.h <= current:
-        verdict = (
-            f"stable: h = {spectra.h:.4g} ≤ largest stable step {current:.4g} of {integrator_name}"
-        )
+    current, h = safe[integrator_name], spectra.h
+    advice = []
+    if h <= current:
+        finding = f"h = {h:.4g} ≤ largest stable step {current:.4g} of {integrator_name}"
     elif current > 0:
-        verdict = (
-            f"unstable: h = {spectra.h:.4g} > largest stable step {current:.4g}; "
-            f"use ≥ {steps_needed[integrator_name]} steps with {integrator_name}"
-        )
+        finding = f"h = {h:.4g} > largest stable step {current:.4g}"
+        advice.append(f"use ≥ {steps_needed[integrator_name]} steps with {integrator_name}")
     else:
+        finding = f"no step size makes {integrator_name} stable for this spectrum"
         options = [f"{n} with ≥ {k} steps" for n, k in steps_needed.items() if k]
-        verdict = f"unstable: no step size makes {integrator_name} stable for this spectrum"
-        verdict += f"; use {' or '.join(options)}" if options else ""
+        advice += [f"use {' or '.join(options)}"] if options else []
+    ode_unstable = "unstable" in spectra.classes()
     if ode_unstable:
-        verdict += "; the ODE itself has Re λ > 0: use antisymmetric or parabolic dynamics"
-    return verdict, {"max_stable_step": safe, "steps_needed": steps_needed}
+        advice.append("the ODE itself has Re λ > 0: use antisymmetric or parabolic dynamics")
+    label = "stable" if h <= current else "unstable"
+    verdict = "; ".join([f"{label}: {finding}", *advice])
+    return verdict, {
+        "max_stable_step": safe,
+        "steps_needed": steps_needed,
+        "inside": h <= current,
+        "finding": finding,
+        "advice": "; ".join(advice),
+        "ode_unstable": ode_unstable,
+        "integrator": integrator_name,
+        "h": h,
+    }

@@ -324,6 +324,11 @@ def _print_unit_report(report: dict, index: int | None) -> None:
     leading = ", ".join(f"{v:.4f}" for v in ftle["max"])
     print(f"finite-time Lyapunov exponents (max over examples, per unit time): {leading}")
     print(f"verdict: {report['verdict']}")
+    assessment = report.get("assessment") or {"evidence": [], "advice": ""}
+    for item in assessment["evidence"]:
+        print(f"  {item['name']:<16} {item['says']:<14} {item['detail']}")
+    if assessment["advice"]:
+        print(f"advice: {assessment['advice']}")
 
 
 def _run_robustness(args: argparse.Namespace) -> int:

@@ -100,10 +100,15 @@ def _classes(metrics: dict) -> str:
 def _stability(document: dict) -> str:
     units = document.get("units", [document])
     rows = [
-        [i, u["dynamics"], u["integrator"], u["steps"], u["h"], u["verdict"]]
+        [i, u["dynamics"], u["integrator"], u["steps"], u["h"], u["verdict"], _advice(u)]
         for i, u in enumerate(units)
     ]
-    return _table(rows, ["unit", "dynamics", "integrator", "N", "h", "verdict"])
+    return _table(rows, ["unit", "dynamics", "integrator", "N", "h", "verdict", "advice"])
+
+
+def _advice(unit: dict) -> str:
+    """A unit's advice from its weighed verdict ("" in reports that predate it)."""
+    return (unit.get("assessment") or {}).get("advice", "")
 
 
 def _depth(document: dict) -> str:
