@@ -1,7 +1,8 @@
 """Activation functions σ with their derivatives σ' (needed for exact Jacobians).
 
 All activations here are monotone, σ' >= 0, so the sign structure of K decides the
-stability of dY/dt = σ(KY + b): J = diag(σ'(KY + b)) K.
+stability of dY/dt = σ(KY + b): J = diag(σ'(KY + b)) K. Each states ``slope_bound`` s =
+sup σ', so every difference quotient (σ(u) − σ(v))/(u − v) lies in [0, s] (Lipschitz bounds).
 """
 
 from __future__ import annotations
@@ -31,21 +32,22 @@ def smooth_relu_derivative(x: torch.Tensor, eta: float = SMOOTH_RELU_ETA) -> tor
 
 @dataclass(frozen=True)
 class Activation:
-    """A pointwise nonlinearity σ and its derivative σ'."""
+    """A pointwise monotone nonlinearity σ, its derivative σ' and s = sup σ' (``slope_bound``)."""
 
     name: str
     function: Callable[[torch.Tensor], torch.Tensor]
     derivative: Callable[[torch.Tensor], torch.Tensor]
+    slope_bound: float
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.function(x)
 
 
 ACTIVATIONS: dict[str, Activation] = {
-    "tanh": Activation("tanh", torch.tanh, lambda x: 1 - torch.tanh(x).square()),
-    "relu": Activation("relu", F.relu, lambda x: (x > 0).to(x.dtype)),
-    "smooth_relu": Activation("smooth_relu", smooth_relu, smooth_relu_derivative),
-    "identity": Activation("identity", lambda x: x, torch.ones_like),
+    "tanh": Activation("tanh", torch.tanh, lambda x: 1 - torch.tanh(x).square(), 1.0),
+    "relu": Activation("relu", F.relu, lambda x: (x > 0).to(x.dtype), 1.0),
+    "smooth_relu": Activation("smooth_relu", smooth_relu, smooth_relu_derivative, 1.0),
+    "identity": Activation("identity", lambda x: x, torch.ones_like, 1.0),
 }
 
 
