@@ -43,6 +43,7 @@ from ..model.block import ODEBlock
 from ..model.convnet import ConvResNet
 from ..model.inference import in_chunks
 from ..model.kernels import ConvKernel
+from ..model.lipschitz import used_weight
 from ..model.normalization import BatchNormalization, require_per_example
 from ..model.resnet import ResNet
 from .lipschitz_steps import MARGIN, Factor, bounded, size_text, unit_factor
@@ -161,12 +162,13 @@ def _matrix_norm(weight: torch.Tensor) -> float:
 def _factors(model, shape, sizes, scale) -> list[Factor]:
     s = model.activation.slope_bound
     factors = [] if scale is None else [_scaling(scale, shape[0])]
-    opening = model.opening.weight
+    head = Factor("head", _matrix_norm(used_weight(model.head)), "‖W‖₂")
     if isinstance(model, ResNet):
+        opening = used_weight(model.opening)
         factors.append(Factor("opening", s * _matrix_norm(opening), f"s‖K₀‖, s = {s:g}"))
         factors.append(unit_factor(model.block, (), "unit"))
-        factors.append(Factor("head", _matrix_norm(model.head.weight), "‖W‖₂"))
-        return factors
+        return [*factors, head]
+    opening = used_weight(model.opening, sizes[0])
     size = opening.shape[-1]
     if tuple(model.opening.padding) != (size // 2,) * model.spatial_dims:
         raise ResodeError("the opening convolution must have 'same' padding (kernel size // 2)")
@@ -178,9 +180,11 @@ def _factors(model, shape, sizes, scale) -> list[Factor]:
         if index < len(model.connectors):
             factors.append(_connector_factor(model.connectors[index], s, index))
     pixels = math.prod(sizes[-1])
-    factors.append(Factor("average pooling", 1 / math.sqrt(pixels), f"1/√{pixels} pixels"))
-    factors.append(Factor("head", _matrix_norm(model.head.weight), "‖W‖₂"))
-    return factors
+    if model.lipschitz is None:
+        factors.append(Factor("average pooling", 1 / math.sqrt(pixels), f"1/√{pixels} pixels"))
+    else:  # scaled by √pixels to norm 1
+        factors.append(Factor("average pooling", 1.0, f"the mean times √{pixels}: norm 1"))
+    return [*factors, head]
 
 
 def _scaling(scale, count: int) -> Factor:
@@ -197,11 +201,12 @@ def _scaling(scale, count: int) -> Factor:
 
 
 def _connector_factor(connector, s: float, index: int) -> Factor:
-    value = s * _matrix_norm(connector.conv.weight)
+    value = s * _matrix_norm(used_weight(connector.conv).flatten(1))
     how = "s‖W‖₂ (1×1)"
     if connector.pool:
-        value *= 0.5 if connector.spatial_dims == 2 else math.sqrt(0.5)
-        how += ", average pooling 1/2" if connector.spatial_dims == 2 else ", pooling 1/√2"
+        pooling = 0.5 if connector.spatial_dims == 2 else math.sqrt(0.5)
+        value *= pooling * connector.pool_gain
+        how += f", average pooling ×{connector.pool_gain:g} has norm {pooling * connector.pool_gain:g}"
     return Factor(f"connector {index}", value, how)
 
 

@@ -60,6 +60,10 @@ class CappedConv(nn.Module):
     def bias(self) -> torch.Tensor:
         return self.conv.bias
 
+    @property
+    def padding(self) -> tuple[int, ...]:
+        return self.conv.padding
+
     def used_weight(self, image_size: tuple[int, ...]) -> torch.Tensor:
         """The weight as applied to inputs of spatial size ``image_size``."""
         weight = self.conv.weight

@@ -7,6 +7,7 @@ JSON document and a figure (names in :mod:`.layout`) into the run or into ``out`
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -15,6 +16,7 @@ from ..analysis import stability_report, trajectory_spectra
 from ..analysis.depth import depth_gradients
 from ..analysis.diagnosis import units
 from ..analysis.iterative import iterative_spectra
+from ..analysis.lipschitz import block_lipschitz
 from ..analysis.landscape import check_grid, plane, segment
 from ..errors import ResodeError, check_choice
 from ..storage import write_json
@@ -48,7 +50,9 @@ def analyze_run(run: str | Path, out: str | Path | None = None, samples: int = 5
     first unit's report at the top level, all units under ``units``) and ``spectrum.png``
     (``spectrum_unit{i}.png`` for further units) into ``out`` (default: the run directory).
     Batch normalization is analysed with its running statistics, as in evaluation; a run saved
-    by an older resode, whose batch normalization couples the examples, is refused.
+    by an older resode, whose batch normalization couples the examples, is refused. Each
+    unit's certified Lipschitz bound (:func:`~resode.analysis.lipschitz.block_lipschitz`)
+    enters its verdict where it is finite.
     """
     from ..plots import plot_spectrum
 
@@ -68,7 +72,11 @@ def analyze_run(run: str | Path, out: str | Path | None = None, samples: int = 5
         else:  # extreme eigenvalues only, matrix-free
             affordable = min(len(y), MATRIX_FREE_EXAMPLES)
             spectra = iterative_spectra(block, y[:affordable])
-        reports.append(stability_report(block, y[:affordable], spectra, dense=dense))
+        bound = block_lipschitz(block, tuple(y.shape[2:])).value  # the unit's own map
+        certified = bound if math.isfinite(bound) else None
+        reports.append(
+            stability_report(block, y[:affordable], spectra, dense=dense, lipschitz_bound=certified)
+        )
         figure = out / spectrum_figure(index)
         plot_spectrum(spectra.eigenvalues, spectra.h, block.integrator, figure)
         if index + 1 < len(blocks):
