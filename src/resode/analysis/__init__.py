@@ -9,13 +9,24 @@
 - :mod:`~resode.analysis.lyapunov`: finite-time Lyapunov exponents of the discrete network;
 - :mod:`~resode.analysis.verdict`: the verdict weighing all of that evidence, and its advice;
 - :mod:`~resode.analysis.summary`: everything ``resode stability`` reports for a block;
-- :mod:`~resode.analysis.diagnosis`: where and why a forward pass blows up.
+- :mod:`~resode.analysis.diagnosis`: where and why a forward pass blows up;
+- :mod:`~resode.analysis.robustness`: accuracy under PGD, FGSM and noise, and an empirical
+  lower bound of the logit map's Lipschitz constant.
 """
 
 from .iterative import iterative_spectra
 from .lognorm import LogNorms, log_norms
 from .lyapunov import Lyapunov, lyapunov_exponents
 from .regions import advice_for, amplification, discrete_stability, is_stable, max_stable_step
+from .robustness import (
+    Attack,
+    LipschitzEstimate,
+    RobustnessCurve,
+    lipschitz_lower_bound,
+    parse_attack,
+    perturb,
+    robustness_curves,
+)
 from .sensitivity import Sensitivity, sensitivity
 from .spectra import (
     ZERO_TOLERANCE,
@@ -31,6 +42,13 @@ from .verdict import stability_verdict
 
 __all__ = [
     "ZERO_TOLERANCE",
+    "Attack",
+    "LipschitzEstimate",
+    "RobustnessCurve",
+    "lipschitz_lower_bound",
+    "parse_attack",
+    "perturb",
+    "robustness_curves",
     "LogNorms",
     "Lyapunov",
     "iterative_spectra",
