@@ -232,7 +232,7 @@ class _ScaledParabolic(ParabolicDynamics):
 
     scales = (0.5, 0.25)
 
-    def _field_grids(self):
+    def _field_grids(self, h, image_size):
         w = self.weight.values
         c = torch.tensor(self.scales, dtype=w.dtype).view(-1, *[1] * (w.dim() - 1))
         return (w, self.bias.values, -c * w)

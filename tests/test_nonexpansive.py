@@ -65,9 +65,7 @@ def test_the_same_network_without_the_option_is_expansive():
 def test_a_convolutional_network_is_non_expansive_at_any_depth(spatial_dims):
     torch.manual_seed(1)
     size = (16,) if spatial_dims == 1 else (8, 8)
-    model = ConvResNet(
-        2, [3, 4], 3, spatial_dims=spatial_dims, lipschitz=1.0, **OPTIONS
-    ).double()
+    model = ConvResNet(2, [3, 4], 3, spatial_dims=spatial_dims, lipschitz=1.0, **OPTIONS).double()
     _inflate(model)
     x = torch.rand(400, 2, *size, dtype=torch.float64)
     for depth in ([4, 4], [9, 2]):

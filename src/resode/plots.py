@@ -386,7 +386,8 @@ def plot_robustness(report: dict, title: str, path: str | Path) -> None:
     attacked.set_ylabel("accuracy")
     attacked.set_ylim(-0.02, 1.02)
     attacked.legend(fontsize=8)
-    attacked.set_title(f"{title}\n{report['split']} split, {report['examples']} examples", fontsize=9)
+    subtitle = f"{report['split']} split, {report['examples']} examples"
+    attacked.set_title(f"{title}\n{subtitle}", fontsize=9)
     bounds = report["lipschitz"]
     if report["certified_accuracy"] is not None:
         certified.plot(report["eps"], report["certified_accuracy"], "o-", color="C3")

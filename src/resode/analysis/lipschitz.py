@@ -205,8 +205,9 @@ def _connector_factor(connector, s: float, index: int) -> Factor:
     how = "s‖W‖₂ (1×1)"
     if connector.pool:
         pooling = 0.5 if connector.spatial_dims == 2 else math.sqrt(0.5)
-        value *= pooling * connector.pool_gain
-        how += f", average pooling ×{connector.pool_gain:g} has norm {pooling * connector.pool_gain:g}"
+        pooling *= connector.pool_gain
+        value *= pooling
+        how += f", average pooling ×{connector.pool_gain:g} has norm {pooling:g}"
     return Factor(f"connector {index}", value, how)
 
 

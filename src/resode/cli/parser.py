@@ -281,7 +281,9 @@ def _add_robustness_parser(commands) -> None:
         "(default: pgd,fgsm,noise; pgd takes 20 steps)",
     )
     robustness.add_argument("--split", default="test", help="train|val|test (default: test)")
-    robustness.add_argument("--samples", type=int, help="first examples of the split (default: all)")
+    robustness.add_argument(
+        "--samples", type=int, help="first examples of the split (default: all)"
+    )
     robustness.add_argument("--seed", type=int, default=0, help="seed of random starts and noise")
     robustness.add_argument("--device", default="cpu", help=f"device: {_choices(DEVICES)}")
     robustness.add_argument("--out", type=Path, help="where to write (default: RUN_DIR)")

@@ -11,7 +11,8 @@ state is upsampled ×2 and added to a 1×1 projection of the unit state kept at 
 (skip connection), then σ — so coarse units see the whole image and fine ones the detail.
 With ``lipschitz = L`` (classification, regression) the steps are non-expansive and the
 opening, connectors and head have capped norms (1, 1, L) and the poolings are scaled to
-norm 1: the network is L-Lipschitz on images of the size it receives (:mod:`resode.model.lipschitz`).
+norm 1: the network is L-Lipschitz on images of the size it receives
+(:mod:`resode.model.lipschitz`).
 Shapes: x (batch, in_channels, L) for ``spatial_dims=1``, (batch, in_channels, H, W) for 2.
 """
 

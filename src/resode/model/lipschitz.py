@@ -43,9 +43,7 @@ class CappedConv(nn.Module):
     """A "same" convolution (odd kernel, 1 or 2 spatial dims) of operator norm ≤ ``bound``
     on the inputs it receives; a 1×1 kernel is capped as its c_out × c_in matrix."""
 
-    def __init__(
-        self, c_in: int, c_out: int, spatial_dims: int, size: int, bound: float
-    ) -> None:
+    def __init__(self, c_in: int, c_out: int, spatial_dims: int, size: int, bound: float) -> None:
         super().__init__()
         conv = nn.Conv1d if spatial_dims == 1 else nn.Conv2d
         self.conv = conv(c_in, c_out, size, padding=size // 2)

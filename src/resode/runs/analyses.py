@@ -16,8 +16,8 @@ from ..analysis import stability_report, trajectory_spectra
 from ..analysis.depth import depth_gradients
 from ..analysis.diagnosis import units
 from ..analysis.iterative import iterative_spectra
-from ..analysis.lipschitz import block_lipschitz
 from ..analysis.landscape import check_grid, plane, segment
+from ..analysis.lipschitz import block_lipschitz
 from ..errors import ResodeError, check_choice
 from ..storage import write_json
 from ..tasks import get_task
