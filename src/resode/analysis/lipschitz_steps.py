@@ -203,7 +203,7 @@ def unit_factor(block: ODEBlock, spatial: tuple[int, ...], name: str) -> Factor:
     """The unit's bound: the Y entry of read · Π_l M_l · start · lift (see the module), the
     carry maps' M_l and its start from the integrator's rule."""
     stages = _Stages(block.dynamics, spatial)
-    steps = block.stage_parameters()
+    steps = block.stage_parameters(spatial)
     split = isinstance(block.dynamics, SplitField)
     rule = _rule(block.integrator)
     start, matrices, read, how = rule(stages, steps, block.h, block.integrator, 2 if split else 1)

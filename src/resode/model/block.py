@@ -128,12 +128,12 @@ class ODEBlock(nn.Module):
             return self.dynamics.statistics.collecting()
         return nullcontext()
 
-    def stage_parameters(self) -> list:
-        """The stage parameters of every step, ``[step][stage]``, sampled once (for states of
-        the size of the last input)."""
+    def stage_parameters(self, image_size: tuple[int, ...] | None = None) -> list:
+        """The stage parameters of every step, ``[step][stage]``, sampled once, for states of
+        spatial size ``image_size`` (default: the last input's)."""
+        size = self.image_size if image_size is None else tuple(image_size)
         spans = self.integrator.stage_spans
-        offsets = self.stage_offsets
-        return self.dynamics.stage_parameters(self._steps, offsets, spans, self.image_size)
+        return self.dynamics.stage_parameters(self._steps, self.stage_offsets, spans, size)
 
     def states(self, y0: torch.Tensor) -> Iterator[torch.Tensor]:
         """The states after steps 1, 2, …, N one at a time (for monitoring, with autograd).

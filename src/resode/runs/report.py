@@ -16,12 +16,12 @@ from pathlib import Path
 from ..errors import RunDirectoryError
 from ..storage import atomic_write
 from ..training.state import read_config
-from .layout import CONFIG, DEPTH, GRADIENTS, METRICS, REPORT, STABILITY
+from .layout import CONFIG, DEPTH, GRADIENTS, METRICS, REPORT, ROBUSTNESS, STABILITY
 from .load import read_document, read_history, require_run
 
 SECTIONS = (
     "configuration", "columns", "metrics", "baselines", "curves", "figures", "stability",
-    "depth", "gradients",
+    "robustness", "depth", "gradients",
 )  # fmt: skip
 STYLE = (
     "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
@@ -111,6 +111,26 @@ def _advice(unit: dict) -> str:
     return (unit.get("assessment") or {}).get("advice", "")
 
 
+def _robustness(document: dict) -> str:
+    """Accuracy per attack and certified accuracy per radius, and the Lipschitz bounds."""
+    curves = document["attacks"]
+    certified = document["certified_accuracy"] or [None] * len(document["eps"])
+    rows = [
+        [eps, *(curve["accuracy"][i] for curve in curves), certified[i]]
+        for i, eps in enumerate(document["eps"])
+    ]
+    header = [f"ε ({document['norm']})", *(curve["attack"] for curve in curves), "certified"]
+    bounds = document["lipschitz"]
+    upper = bounds["upper_bound"]
+    text = (
+        f"<p>{document['examples']} {html.escape(document['split'])} examples. Lipschitz "
+        f"constant ≥ {bounds['lower_bound']:.4g} (found), ≤ "
+        + (f"{upper:.4g} (certified)" if upper is not None else f"∞ ({bounds['reason']})")
+        + "</p>"
+    )
+    return text + _table(rows, header)
+
+
 def _depth(document: dict) -> str:
     keys = [k for k in document["results"][0] if k.startswith("test_")]
     rows = [[r["steps"], *(r[k] for k in keys)] for r in document["results"]]
@@ -178,6 +198,7 @@ def report_sections(run: Path) -> dict[str, str]:
         "curves": _curves(run),
         "figures": _figures(run),
         "stability": _results(run, STABILITY, _stability, "resode stability RUN"),
+        "robustness": _results(run, ROBUSTNESS, _robustness, "resode robustness RUN"),
         "depth": _results(run, DEPTH, _depth, "resode evaluate RUN --steps 4,8,16,32"),
         "gradients": _results(run, GRADIENTS, _gradients, "resode gradients RUN"),
     }
@@ -191,6 +212,7 @@ TITLES = {
     "curves": "Learning curves",
     "figures": "Figures",
     "stability": "Stability",
+    "robustness": "Robustness to perturbed inputs",
     "depth": "Metric against depth",
     "gradients": "Gradients through depth",
 }

@@ -33,7 +33,7 @@ from ..storage import write_json
 from ..training.adversarial import UserUnits
 from ..training.state import read_config
 from .layout import ROBUSTNESS, ROBUSTNESS_FIGURE
-from .load import SPLITS, load_run, stored_model
+from .load import SPLITS, load_run, require_run, stored_model
 
 DEFAULT_ATTACKS = ("pgd", "fgsm", "noise")
 DEFAULT_SHARES = (0.02, 0.05, 0.1)
@@ -66,6 +66,7 @@ def robustness_of_run(
     each attack (:func:`~resode.analysis.robustness.parse_attack` specs) at the radii ``eps``
     (default :func:`default_radii`) in ``norm``; writes ``robustness.json`` and
     ``robustness.png`` into ``out`` (default: the run directory) and returns the report."""
+    run = require_run(run)
     check_choice("norm", norm, NORMS)
     check_choice("split", split, SPLITS)
     chosen = [parse_attack(spec, norm) for spec in _listed(attacks)]
