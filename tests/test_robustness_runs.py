@@ -3,7 +3,6 @@ bound of a run (never broken by the attack), the non-expansive option through a 
 adversarial training (resumable bit for bit)."""
 
 import json
-import math
 
 import pytest
 import torch
