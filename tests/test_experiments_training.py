@@ -36,3 +36,19 @@ def test_experiment_command(tmp_path, capsys):
     assert err.startswith("resode: error: unknown experiment 'nothing'; choose one of: ")
     assert main(["experiment", "paths", "--grid", "5", "--out", str(tmp_path)]) == 2
     assert "takes no option grid" in capsys.readouterr().err
+
+
+def test_robustness_quick(tmp_path):
+    """Six networks, attacked and certified: the non-expansive one is certified at its bound."""
+    result = run_experiment("robustness", tmp_path, quick=True)
+    networks = result["networks"]
+    assert set(networks) == {
+        "standard", "antisymmetric", "hamiltonian", "parabolic", "non-expansive", "plain",
+    }  # fmt: skip
+    for numbers in networks.values():
+        curve = numbers["pgd_accuracy"]
+        assert all(a >= b for a, b in zip(curve, curve[1:]))  # a larger ball holds more attacks
+        assert numbers["lipschitz_lower_bound"] <= numbers["lipschitz_upper_bound"] * (1 + 1e-5)
+    bound = networks["non-expansive"]["settings"]["lipschitz"]
+    assert networks["non-expansive"]["lipschitz_upper_bound"] <= bound * (1 + 1e-6)
+    assert (tmp_path / "robustness.png").exists() and (tmp_path / "robustness.json").exists()

@@ -175,3 +175,19 @@ def test_linf_radii_are_certified_through_the_l2_ball_that_holds_them(runs):
     l2 = robustness_of_run(runs / "ne", eps=[0, 0.08, 0.24], attacks=["fgsm"])
     assert report["certified_accuracy"] == l2["certified_accuracy"]
     assert report["attacks"][0]["accuracy"][-1] >= report["certified_accuracy"][-1]
+
+
+def test_a_non_expansive_run_exports_to_pt2_and_torchscript_not_onnx(runs, tmp_path, capsys):
+    model, dataset = load_run(runs / "ne")
+    with torch.no_grad():
+        expected = model(dataset.x_test[:5])
+    assert (
+        main(["export", str(runs / "ne"), "--format", "pt2", "--out", str(tmp_path / "m.pt2")]) == 0
+    )
+    program = torch.export.load(str(tmp_path / "m.pt2"))
+    torch.testing.assert_close(program.module()(dataset.x_test[:5]), expected)
+    path = tmp_path / "m.pt"
+    assert main(["export", str(runs / "ne"), "--format", "torchscript", "--out", str(path)]) == 0
+    torch.testing.assert_close(torch.jit.load(str(path))(dataset.x_test[:5]), expected)
+    assert main(["export", str(runs / "ne"), "--format", "onnx", "--out", str(tmp_path / "m")]) == 2
+    assert "--format pt2" in capsys.readouterr().err

@@ -15,6 +15,7 @@ import torch
 
 from ..errors import ResodeError, check_choice, check_int
 from ..storage import atomic_path
+from ..training.state import read_config
 from .layout import EXPORTS
 from .load import load_run
 
@@ -78,6 +79,12 @@ def export_run(
         model.steps = check_int("steps", steps)
     if format == "onnx":
         _check_onnx(dataset.x_test.dtype)
+        if read_config(run).lipschitz is not None:
+            raise ResodeError(
+                "a run trained with --lipschitz computes its norm caps in every forward pass "
+                "(SVD, FFT), which ONNX cannot express; export it with --format pt2 or "
+                "torchscript"
+            )
     example = dataset.x_test[:2]
     with torch.no_grad(), atomic_path(path) as written:
         if format == "onnx":
