@@ -36,3 +36,20 @@ def pytest_runtest_setup(item):
     if os.environ.get(REQUIRE_VISION) == "1":
         pytest.fail(f"{REQUIRE_VISION}=1 but torchvision does not import: {problem}")
     pytest.skip(f"needs torchvision (pip install 'resode[vision]'; make test-vision): {problem}")
+
+
+def interrupted_and_resumed(args: list[str], out, monkeypatch) -> None:
+    """``resode train ARGS --out OUT`` killed right after epoch 1's checkpoint, then resumed."""
+    import resode.training.loop as module
+    from resode.cli import main
+
+    original = module.save_checkpoint
+
+    def save_then_stop(*given, **options):  # the process dies right after the checkpoint
+        original(*given, **options)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "save_checkpoint", save_then_stop)
+    assert main(["train", *args, "--out", str(out)]) == 130
+    monkeypatch.undo()
+    assert main(["train", "--resume", str(out), "--quiet"]) == 0

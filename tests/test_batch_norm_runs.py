@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import interrupted_and_resumed
 from resode.cli import main
 from resode.runs import load_run
 from resode.storage import read_tensors, write_tensors
@@ -152,20 +153,9 @@ def test_an_interrupted_batch_normalized_run_resumes_bit_identically(tmp_path, m
     import torch
     from safetensors.torch import load_file
 
-    import resode.training.loop as module
-
     args = [*DIGITS, "--norm", "batch", "--steps", "2", "--epochs", "2"]
     assert main(["train", *args, "--out", str(tmp_path / "a")]) == 0
-    original = module.save_checkpoint
-
-    def save_then_stop(*given, **options):  # the process dies right after epoch 1's checkpoint
-        original(*given, **options)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(module, "save_checkpoint", save_then_stop)
-    assert main(["train", *args, "--out", str(tmp_path / "b")]) == 130
-    monkeypatch.undo()
-    assert main(["train", "--resume", str(tmp_path / "b"), "--quiet"]) == 0
+    interrupted_and_resumed(args, tmp_path / "b", monkeypatch)
     a = load_file(tmp_path / "a" / "model.safetensors")
     b = load_file(tmp_path / "b" / "model.safetensors")
     assert any("statistics.mean" in k for k in a) and set(a) == set(b)

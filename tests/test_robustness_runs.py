@@ -7,13 +7,15 @@ import json
 import pytest
 import torch
 
+from conftest import interrupted_and_resumed
 from resode.analysis.lipschitz import certified_accuracy, lipschitz_bound
 from resode.analysis.robustness import parse_attack, robustness_curves
 from resode.cli import main
+from resode.data.units import UserUnits
 from resode.errors import ResodeError
 from resode.runs import load_run
 from resode.runs.robustness import robustness_of_run
-from resode.training.adversarial import AdversarialTraining, UserUnits
+from resode.training.adversarial import AdversarialTraining
 
 DIGITS = ["--data", "digits", "--widths", "4,6", "--steps", "2", "--lr", "0.02", "--quiet"]
 NON_EXPANSIVE = ["--dynamics", "parabolic", "--integrator", "euler", "--lipschitz", "4"]
@@ -138,20 +140,9 @@ def test_adversarial_specs_read_as_documented():
 def test_adversarial_training_resumes_bit_identically(tmp_path, monkeypatch):
     from safetensors.torch import load_file
 
-    import resode.training.loop as module
-
     args = [*DIGITS, "--epochs", "2", "--adversarial", "pgd:0.1:linf:2"]
     assert main(["train", *args, "--out", str(tmp_path / "a")]) == 0
-    original = module.save_checkpoint
-
-    def save_then_stop(*given, **options):  # the process dies right after epoch 1's checkpoint
-        original(*given, **options)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(module, "save_checkpoint", save_then_stop)
-    assert main(["train", *args, "--out", str(tmp_path / "b")]) == 130
-    monkeypatch.undo()
-    assert main(["train", "--resume", str(tmp_path / "b"), "--quiet"]) == 0
+    interrupted_and_resumed(args, tmp_path / "b", monkeypatch)
     a = load_file(tmp_path / "a" / "model.safetensors")
     b = load_file(tmp_path / "b" / "model.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)

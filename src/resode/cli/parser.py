@@ -24,16 +24,26 @@ def _choices(names) -> str:
     return "|".join(sorted(names))
 
 
-def _int_list(text: str) -> list[int]:
+def _number_list(text: str, kind: type = int) -> list:
+    """Numbers of ``kind`` (int or float) separated by commas, at least one."""
+    what = "integers" if kind is int else "numbers"
     try:
-        values = [int(part) for part in text.split(",") if part.strip()]
+        values = [kind(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected integers separated by commas, got {text!r}"
+            f"expected {what} separated by commas, got {text!r}"
         ) from None
     if not values:
-        raise argparse.ArgumentTypeError("expected at least one integer")
+        raise argparse.ArgumentTypeError(f"expected at least one {what[:-1]}")
     return values
+
+
+def _int_list(text: str) -> list[int]:
+    return _number_list(text, int)
+
+
+def _float_list(text: str) -> list[float]:
+    return _number_list(text, float)
 
 
 def _int_or_list(text: str) -> int | list[int]:
@@ -246,18 +256,6 @@ def _add_landscape_parser(commands) -> None:
         "--between", type=Path, metavar="RUN2", help="the segment from RUN_DIR to RUN2 instead"
     )
     landscape.add_argument("--out", type=Path, help="where to write (default: RUN_DIR)")
-
-
-def _float_list(text: str) -> list[float]:
-    try:
-        values = [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected numbers separated by commas, got {text!r}"
-        ) from None
-    if not values:
-        raise argparse.ArgumentTypeError("expected at least one number")
-    return values
 
 
 def _add_robustness_parser(commands) -> None:

@@ -28,9 +28,9 @@ from ..analysis.robustness import (
     parse_attack,
     robustness_curves,
 )
+from ..data.units import UserUnits
 from ..errors import ResodeError, check_choice, check_int
 from ..storage import write_json
-from ..training.adversarial import UserUnits
 from ..training.state import read_config
 from .layout import ROBUSTNESS, ROBUSTNESS_FIGURE
 from .load import SPLITS, load_run, require_run, stored_model

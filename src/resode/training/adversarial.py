@@ -3,10 +3,10 @@ replaced by the worst perturbation an attack finds within radius ε (Madry et al
 min_θ E max_{‖δ‖ ≤ ε} loss(f_θ(x + δ), y).
 
 ε is measured in the inputs as the user gives them (pixels in [0, 1], a table's features in
-their units): the attack works on x ↦ f(standardize(x)) (:class:`UserUnits`), and images
-whose raw values lie in [0, 1] stay in that box (:func:`input_box`). The perturbation is
-made with the network in evaluation mode (batch normalization uses its running statistics
-and records nothing), then the step trains on it in training mode. Its random start is drawn
+their units): the attack works on x ↦ f(standardize(x)), and images whose raw values lie in
+[0, 1] stay in that box (:class:`~resode.data.units.UserUnits`). The perturbation is made
+with the network in evaluation mode (batch normalization uses its running statistics and
+records nothing), then the step trains on it in training mode. Its random start is drawn
 from a generator seeded by the run's seed and the step counter, so a resumed run perturbs
 exactly as an uninterrupted one. Cost: a PGD step is one forward and backward pass, so
 ``pgd:EPS`` with S steps makes a training step about S + 1 times as expensive.
@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from ..analysis.robustness import NORMS, Attack
-from ..data.standardize import Standardization
+from ..data.units import UserUnits
 from ..errors import ResodeError, check_choice, check_int, check_positive
 
 KINDS = ("pgd", "fgsm")
@@ -80,55 +80,3 @@ def _number(text: str, spec: str):
     except ValueError:
         raise ResodeError(f"--adversarial must read {FORMS}; got {spec!r}") from None
     return int(value) if value.is_integer() and "." not in text else value
-
-
-class UserUnits:
-    """The inputs as the user gives them: x_user = σ x + μ for a standardized run (identity
-    otherwise), and the box (lo, hi) they lie in, or None."""
-
-    def __init__(self, standardization: Standardization | None, box: tuple | None) -> None:
-        self.standardization = standardization
-        self.box = box
-
-    @classmethod
-    def of(cls, dataset) -> UserUnits:
-        stored = (dataset.preprocessing or {}).get("standardization")
-        scaling = None if stored is None else Standardization.from_dict(stored)
-        return cls(scaling, input_box(dataset, scaling))
-
-    def to_user(self, x: torch.Tensor) -> torch.Tensor:
-        if self.standardization is None:
-            return x
-        mean, std = self._shaped(x)
-        return x * std + mean
-
-    def to_network(self, x: torch.Tensor) -> torch.Tensor:
-        return x if self.standardization is None else self.standardization.apply(x)
-
-    def wrap(self, model: nn.Module):
-        """x_user ↦ f(standardize(x_user)): the map an attack in user units perturbs."""
-        if self.standardization is None:
-            return model
-        return lambda x: model(self.to_network(x))
-
-    def scales(self) -> list[float] | None:
-        """σ per feature or channel (the factor max 1/σ enters the Lipschitz constant)."""
-        return None if self.standardization is None else list(self.standardization.std)
-
-    def _shaped(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        shape = (1, len(self.standardization.mean)) + (1,) * (x.dim() - 2)
-        mean = torch.tensor(self.standardization.mean, dtype=x.dtype, device=x.device)
-        std = torch.tensor(self.standardization.std, dtype=x.dtype, device=x.device)
-        return mean.reshape(shape), std.reshape(shape)
-
-
-def input_box(dataset, standardization: Standardization | None = None) -> tuple | None:
-    """(0, 1) for images whose pixels, in user units, all lie in [0, 1]; else None."""
-    if dataset.kind != "image":
-        return None
-    units = UserUnits(standardization, None)
-    values = torch.cat([units.to_user(part).flatten() for part in (dataset.x_train,
-                        dataset.x_val, dataset.x_test)])  # fmt: skip
-    tolerance = 1e-6
-    inside = bool(((values >= -tolerance) & (values <= 1 + tolerance)).all())
-    return (0.0, 1.0) if inside else None
