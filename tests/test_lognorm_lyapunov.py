@@ -111,3 +111,19 @@ def test_frozen_eigenvalues_stable_while_solutions_grow(tmp_path):
     assert result["log_norm_bound"] >= result["growth"] * (1 - 1e-9)
     assert abs(result["lyapunov_exponents"][0] - 0.5) < 0.05
     assert (tmp_path / "frozen.png").stat().st_size > 0 and (tmp_path / "frozen.json").exists()
+
+
+def test_the_largest_eigenvalue_of_a_symmetric_part_near_zero_or_in_a_cluster():
+    """λ_max of −KᵀK (rank-deficient: the top eigenvalue is 0, where ARPACK's relative test
+    cannot pass) and of −KᵀK + I/2 (a dense cluster at the top), matrix-free, as exact."""
+    import numpy as np
+    from scipy.sparse.linalg import aslinearoperator
+
+    from resode.analysis.iterative import symmetric_part_max
+
+    rng = np.random.default_rng(0)
+    wide, square = rng.standard_normal((40, 300)), rng.standard_normal((300, 300))
+    for matrix in (-(wide.T @ wide), -(square.T @ square) + 0.5 * np.eye(300)):
+        exact = np.linalg.eigvalsh(matrix)
+        found = symmetric_part_max(aslinearoperator(matrix))
+        assert abs(found - exact[-1]) <= 1e-8 * np.abs(exact).max()

@@ -129,3 +129,25 @@ def test_the_option_reaches_a_run_and_segmentation_is_refused():
     assert config.block_spec("conv2d").lipschitz == 2.0
     with pytest.raises(ResodeError, match="not segmentation"):
         ConvResNet(1, [4], 2, task="segmentation", lipschitz=1.0, **OPTIONS)
+
+
+@pytest.mark.parametrize("kernel", ["dense", "conv1d"])
+def test_the_exact_jacobian_of_a_non_expansive_step_is_its_autograd_jacobian(kernel):
+    """J = −c Kᵀ diag(σ') K: the step scale c enters the spectra the analyses compute."""
+    torch.manual_seed(5)
+    block = ODEBlock(3, lipschitz=1.0, kernel=kernel, **OPTIONS).double()
+    y = (
+        torch.randn(2, 3, dtype=torch.float64)
+        if kernel == "dense"
+        else torch.randn(2, 3, 5, dtype=torch.float64)
+    )
+    block(y)  # the block learns the image size
+    field = block.dynamics
+    p = block.stage_parameters()[0][0]
+    assert block.dynamics.step_scales(block.h, block.image_size).max() < 1
+    exact = field.jacobian(y, p)
+    auto = torch.stack(
+        [torch.autograd.functional.jacobian(lambda v: field(v[None], p)[0], row).reshape(
+            row.numel(), row.numel()) for row in y]
+    )  # fmt: skip
+    torch.testing.assert_close(exact, auto)

@@ -397,7 +397,8 @@ def plot_robustness(report: dict, title: str, path: str | Path) -> None:
         )
     else:
         text = f"no certificate: {bounds['reason']}"
-    certified.text(0.02, 0.95, text, transform=certified.transAxes, fontsize=8, va="top")
+    place = dict(transform=certified.transAxes, fontsize=8, va="top", ha="right")
+    certified.text(0.98, 0.95, text, **place)
     certified.set_ylim(-0.02, 1.02)
     certified.set_ylabel("certified accuracy")
     certified.set_xlabel(f"radius ε ({norm} norm of the perturbation, input units)")

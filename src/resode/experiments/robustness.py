@@ -35,7 +35,7 @@ NETWORKS = (
     ),
     ("plain", dict(network="plain", dynamics="standard")),
 )
-RADII = (0.0, 0.25, 0.5, 1.0)
+RADII = (0.0, 0.1, 0.25, 0.5)
 """L2 radii in pixel units (a digit's ‖x‖₂ is about 4)."""
 
 

@@ -227,11 +227,13 @@ class ParabolicDynamics(Dynamics):
         return self.kernel.apply_transpose(self.activation(self.preactivation(y, p)), p[2])
 
     def jacobian(self, y: torch.Tensor, p: StageParameters) -> torch.Tensor:
+        """Bᵀ diag(σ') K with B = p[2] (−K, or −cK for the non-expansive steps)."""
         if not self.normalization.identity:
             return self._autograd_jacobian(y, p)
         slope = self.activation.derivative(self.preactivation(y, p)).flatten(1)
         matrix = self.kernel.matrix(p[0], tuple(y.shape[2:]))
-        return -(matrix.transpose(-1, -2) * slope.unsqueeze(-2)) @ matrix
+        outer = self.kernel.matrix(p[2], tuple(y.shape[2:]))
+        return (outer.transpose(-1, -2) * slope.unsqueeze(-2)) @ matrix
 
 
 class SplitDynamics(Dynamics, SplitField):
