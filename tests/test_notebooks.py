@@ -57,7 +57,7 @@ def executions(request) -> dict[str, Future]:
 
 
 def test_the_lecture_has_its_notebooks():
-    assert len(NOTEBOOKS) == 8, [path.name for path in NOTEBOOKS]
+    assert len(NOTEBOOKS) == 9, [path.name for path in NOTEBOOKS]
     for path in NOTEBOOKS:
         text = path.read_text(encoding="utf-8")
         assert text.startswith("# %% [markdown]\n# # "), f"{path.name} must open with its title"

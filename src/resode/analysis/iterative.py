@@ -76,9 +76,7 @@ def symmetric_part_max(operator: LinearOperator, tol: float = 1e-10) -> float:
     if extreme >= 0:
         return extreme
     shift = -extreme
-    shifted = LinearOperator(
-        (n, n), matvec=lambda v: half.matvec(v) + shift * v, dtype=np.float64
-    )
+    shifted = LinearOperator((n, n), matvec=lambda v: half.matvec(v) + shift * v, dtype=np.float64)
     return _largest_magnitude(shifted, tol) - shift
 
 

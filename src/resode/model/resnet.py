@@ -46,14 +46,19 @@ class ResNet(nn.Module):
                 "use ConvResNet for signals and images"
             )
         width = check_int("width", width)
-        if spec.lipschitz is None:
-            self.opening = nn.Linear(self.in_features, width)
-            self.head = nn.Linear(width, self.out_features)
-        else:
-            self.opening = CappedLinear(self.in_features, width, 1.0)
-            self.head = CappedLinear(width, self.out_features, spec.lipschitz)
+        capped = spec.lipschitz is not None  # built in this order: the same seed, the same θ
+        self.opening = (
+            CappedLinear(self.in_features, width, 1.0)
+            if capped
+            else nn.Linear(self.in_features, width)
+        )
         self.activation = get_activation(spec.activation)
         self.block = ODEBlock(width, spec)
+        self.head = (
+            CappedLinear(width, self.out_features, spec.lipschitz)
+            if capped
+            else nn.Linear(width, self.out_features)
+        )
 
     @property
     def steps(self) -> int:
