@@ -110,6 +110,7 @@ def test_bad_requests_get_one_line(runs, capsys):
         (["robustness", str(runs / "ne"), "--attacks", "cw"], "attack"),
         (["robustness", str(runs / "ne"), "--eps", "-1"], "eps"),
         (["robustness", str(runs / "missing")], "does not exist"),
+        (["robustness", str(runs / "ne"), "--out", str(runs / "ne" / "config.json")], "is a file"),
     ]
     for args, named in cases:
         assert main(args) == 2

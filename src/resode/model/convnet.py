@@ -135,12 +135,17 @@ class ConvResNet(nn.Module):
             Connector(a, b, spatial_dims, self.activation, self.pool, connector_bound)
             for a, b in zip(self.widths[:-1], self.widths[1:])
         )
+        self._build_head(conv)
+
+    def _build_head(self, conv) -> None:
+        """The decoder's projections (pooled segmentation) and the head, capped to norm L
+        for a Lipschitz network."""
         self.decoder = nn.ModuleList()
-        if task == "segmentation" and self.pool:  # each kept state → the last unit's width
+        if self.task == "segmentation" and self.pool:  # each kept state → the last unit's width
             self.decoder = nn.ModuleList(
                 conv(width, self.widths[-1], kernel_size=1) for width in self.widths[:-1]
             )
-        if task == "segmentation":
+        if self.task == "segmentation":
             self.head = conv(self.widths[-1], self.out_features, kernel_size=1)
         elif self.lipschitz is not None:
             self.head = CappedLinear(self.widths[-1], self.out_features, self.lipschitz)

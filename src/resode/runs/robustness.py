@@ -70,6 +70,9 @@ def robustness_of_run(
     check_choice("norm", norm, NORMS)
     check_choice("split", split, SPLITS)
     chosen = [parse_attack(spec, norm) for spec in _listed(attacks)]
+    destination = Path(run) if out is None else Path(out)
+    if destination.exists() and not destination.is_dir():
+        raise ResodeError(f"--out {destination} is a file; give a folder")
     task = stored_model(run)["task"]
     if task != "classification":
         raise ResodeError(f"resode robustness applies to classification runs; {run} is {task}")
@@ -86,10 +89,6 @@ def robustness_of_run(
     curves = robustness_curves(attacked, user, y, chosen, radii, bounds=units.box, seed=seed)
     attack_seconds = time.perf_counter() - started
     lower = lipschitz_lower_bound(attacked, user, curves=curves, seed=seed)
-    bound = lipschitz_bound(model, dataset.input_shape, scale=units.scales())
-    dimension = math.prod(dataset.input_shape)
-    l2_radii = radii if norm == "l2" else [r * math.sqrt(dimension) for r in radii]
-    certified = certified_accuracy(model, x, y, l2_radii, bound) if bound.finite else None
     report = {
         "run": str(run),
         "split": split,
@@ -101,6 +100,24 @@ def robustness_of_run(
         "clean_accuracy": curves[0].accuracy[radii.index(0.0)] if 0.0 in radii else None,
         "attacks": [curve.to_dict() for curve in curves],
         "attack_seconds": attack_seconds,
+        **_certificate(model, dataset, units, x, y, radii, norm, lower),
+    }
+    destination.mkdir(parents=True, exist_ok=True)
+    write_json(destination / ROBUSTNESS, report)
+    from ..plots import plot_robustness
+
+    plot_robustness(report, _title(run), destination / ROBUSTNESS_FIGURE)
+    return report
+
+
+def _certificate(model, dataset, units, x, y, radii, norm, lower) -> dict:
+    """The Lipschitz bounds and the certified accuracy at the radii (L∞ radii through the
+    L2 ball of radius ε√d that holds their ball)."""
+    bound = lipschitz_bound(model, dataset.input_shape, scale=units.scales())
+    dimension = math.prod(dataset.input_shape)
+    l2_radii = radii if norm == "l2" else [r * math.sqrt(dimension) for r in radii]
+    certified = certified_accuracy(model, x, y, l2_radii, bound) if bound.finite else None
+    return {
         "lipschitz": {
             "upper_bound": bound.value if bound.finite else None,
             "reason": bound.reason or None,
@@ -112,13 +129,6 @@ def robustness_of_run(
         "certified_radius_median": None if certified is None else float(certified.radii.median()),
         "certified_eps_l2": l2_radii,
     }
-    destination = Path(run) if out is None else Path(out)
-    destination.mkdir(parents=True, exist_ok=True)
-    write_json(destination / ROBUSTNESS, report)
-    from ..plots import plot_robustness
-
-    plot_robustness(report, _title(run), destination / ROBUSTNESS_FIGURE)
-    return report
 
 
 def _listed(attacks) -> list[str]:
