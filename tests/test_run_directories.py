@@ -342,12 +342,16 @@ def _consistent(out: Path, old: dict[str, bytes], old_seed: int, new_seed: int) 
 def test_kill_9_at_random_points_of_a_force_run_never_mixes_old_and_new(tmp_path):
     out = tmp_path / "run"
     common = ["--epochs", "3", "--steps", "4", "--width", "8", "--out", str(out)]
+    started = time.monotonic()
     first = _start(tmp_path, *common, "--seed", "1")
     assert first.wait(timeout=300) == 0, first.stderr.read()
+    wall = time.monotonic() - started  # kill points are fractions of it: any machine's speed
     assert main(["stability", str(out), "--samples", "8"]) == 0
     old = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     seen = []
-    for delay in random.Random(21).sample([i / 10 for i in range(5, 80)], 6):
+    rng = random.Random(21)
+    fractions = [0.05 + 0.15 * i + 0.1 * rng.random() for i in range(6)]  # 0.05 … 0.95
+    for delay in [wall * f for f in rng.sample(fractions, len(fractions))]:
         process = _start(tmp_path, *common, "--seed", "2", "--force")
         time.sleep(delay)
         process.kill()
