@@ -416,6 +416,26 @@ def _run_recipes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_sweep(args: argparse.Namespace) -> int:
+    """``resode sweep SPEC.toml`` or ``resode sweep show SWEEP_DIR``."""
+    from ..errors import check_int
+
+    if args.target[0] == "show":
+        if len(args.target) != 2:
+            raise ResodeError("usage: resode sweep show SWEEP_DIR")
+        from ..sweeps.show import show_sweep
+
+        return show_sweep(Path(args.target[1]), storage=args.storage, study_name=args.study)
+    if len(args.target) != 1:
+        raise ResodeError("usage: resode sweep SPEC.toml [--out DIR] … or resode sweep show DIR")
+    from ..sweeps.run import run_sweep
+
+    workers = check_int("--workers", args.workers)
+    threads = None if args.threads is None else check_int("--threads", args.threads)
+    return run_sweep(Path(args.target[0]), args.out, args.storage, args.study, args.prune,
+                     workers, threads, args.worker_index)  # fmt: skip
+
+
 COMMANDS = {
     "train": _run_train,
     "evaluate": _run_evaluate,
@@ -428,4 +448,5 @@ COMMANDS = {
     "predict": _run_predict,
     "experiment": _run_experiment,
     "recipes": _run_recipes,
+    "sweep": _run_sweep,
 }

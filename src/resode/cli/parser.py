@@ -141,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_landscape_parser(commands)
     _add_robustness_parser(commands)
     _add_export_parser(commands)
+    _add_sweep_parser(commands)
     _add_predict_and_report_commands(commands)
     _add_experiment_command(commands)
     recipes = commands.add_parser(
@@ -295,3 +296,29 @@ def _add_export_parser(commands) -> None:
     export.add_argument("--format", default="onnx", help=f"{_choices(FORMATS)} (default: onnx)")
     export.add_argument("--steps", type=int, help="steps per unit (default: as trained)")
     export.add_argument("--out", type=Path, help="file to write (default: RUN_DIR/model.SUFFIX)")
+
+
+def _add_sweep_parser(commands) -> None:
+    sweep = commands.add_parser(
+        "sweep",
+        help="train a search space over settings × seeds on an Optuna study (resode sweep "
+        "SPEC.toml), or show its leaderboard (resode sweep show SWEEP_DIR)",
+    )
+    sweep.add_argument(
+        "target", nargs="+", metavar="SPEC.toml | show SWEEP_DIR",
+        help="a sweep file ([sweep], [fixed], [space] tables), or show and a sweep directory",
+    )  # fmt: skip
+    sweep.add_argument("--out", type=Path, help="sweep directory (default: sweeps/SPEC_NAME)")
+    sweep.add_argument(
+        "--storage",
+        help="study database: sqlite:///PATH (default: SWEEP_DIR/study.db), "
+        "postgresql://USER:PASSWORD@HOST/DB, mysql://…, or journal:PATH (a shared file)",
+    )
+    sweep.add_argument("--study", help="study name (default: the spec file's name)")
+    sweep.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
+    sweep.add_argument(
+        "--threads", type=int, help="CPU threads per worker (default: the cores / workers)"
+    )
+    sweep.add_argument("--prune", help="median: stop trials whose validation metric trails "
+                       "the median of the others at the same epoch (default: none)")
+    sweep.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)

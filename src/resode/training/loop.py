@@ -30,6 +30,7 @@ from __future__ import annotations
 import csv
 import io
 from contextlib import nullcontext
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,7 +91,8 @@ class Run:
     ``out`` is the folder written now: ``place.out`` itself, or for a run replacing another
     the staging folder beside it until the first checkpoint swaps it in. ``best`` is the
     best validation epoch of the level in progress; ``stopped_early`` whether ``patience``
-    ended the last level trained in this process.
+    ended the last level trained in this process; ``pruned`` whether ``on_epoch`` ended the
+    run.
     """
 
     config: TrainConfig
@@ -122,6 +124,8 @@ class Run:
     stopped_early: bool = False
     adversarial: AdversarialTraining | None = None
     units: UserUnits | None = None
+    on_epoch: Callable[[dict], bool] | None = None
+    pruned: bool = False
 
     @property
     def destination(self) -> Path:
@@ -162,6 +166,7 @@ def train(
     tensorboard: bool = False,
     distributed_required: bool = False,
     force: bool = False,
+    on_epoch: Callable[[dict], bool] | None = None,
 ) -> dict:
     """Train the network ``config`` describes; write the run directory ``out``; return metrics.
 
@@ -176,6 +181,10 @@ def train(
     :class:`~resode.training.preemption.TrainingInterrupted`; a run directory in use by
     another process raises :class:`~resode.runs.lock.RunDirectoryLocked`. A second signal
     (or SIGINT) stops at once, the last checkpoint intact.
+
+    ``on_epoch(record)`` is called with each epoch's history record once its checkpoint is
+    written; when it returns True the run ends there (a sweep's pruner): metrics.json is
+    written for the model kept so far and holds ``pruned_at_epoch``.
     """
     config.validate()
     out = Path(out)
@@ -185,7 +194,7 @@ def train(
         place = run_folder(out, resume, force) if context.is_main else None
         with Preemption() as preemption:
             options = {"progress": progress, "guard": guard, "state_bound": state_bound}
-            options.update(place=place, preemption=preemption)
+            options.update(place=place, preemption=preemption, on_epoch=on_epoch)
             return _train(config, out, resume, context, tensorboard, **options)
     finally:
         if place is not None:
@@ -201,6 +210,8 @@ def _train(config, out, resume, context, tensorboard, **options) -> dict:
     if tensorboard and context.is_main:
         run.writer = _tensorboard_writer(run.out)
     for level in range(run.counters["level"], len(run.levels)):
+        if run.pruned:
+            break
         _train_level(run, level)
     if run.writer is not None:
         run.writer.close()
@@ -215,7 +226,7 @@ def _set_up(config, out, resume, context, **options) -> tuple[Run, tuple | None]
     checkpoint is read before the model is built, since it names the level whose shape the
     model must have. ``options`` are the run's ``progress``, ``guard``, ``state_bound``,
     ``place`` (rank 0's run folder, locked here before anything is read or written in it,
-    once the network is known to fit in memory) and ``preemption``.
+    once the network is known to fit in memory), ``preemption`` and ``on_epoch``.
     """
     device, dtype = context.device, DTYPES[config.dtype]
     torch.manual_seed(config.seed)
@@ -362,6 +373,8 @@ def _train_level(run: Run, level: int) -> None:
         run.context.barrier()
         bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k in _SHOWN})
         bar.update()
+        if run.on_epoch is not None and run.context.any(bool(run.on_epoch(record))):
+            run.pruned = True
     bar.close()
     run.stopped_early = _patience_ran_out(run, level)
     if run.multilevel:
@@ -410,7 +423,7 @@ def _level_done(run: Run, start: int, level: int) -> bool:
     """
     config, history = run.config, run.history
     ran = history[start:]
-    if len(ran) >= config.epochs or _patience_ran_out(run, level):
+    if run.pruned or len(ran) >= config.epochs or _patience_ran_out(run, level):
         return True
     if config.max_seconds is None or not ran:
         return False

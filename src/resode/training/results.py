@@ -37,6 +37,8 @@ def finish(run) -> dict:
         metrics["time_limited"] = len(history) < config.epochs * len(run.levels) and not stopped
     if run.multilevel:
         metrics["levels"] = run.summaries
+    if run.pruned:
+        metrics["pruned_at_epoch"] = run.counters["epoch"]
     if run.context.is_main and wanted(config, run.dataset):
         metrics["baselines"] = fit_baselines(run.dataset, config.seed)
     if run.context.is_main:
