@@ -1,4 +1,4 @@
-"""``resode sweep SPEC.toml``: check the spec and the storage, then run workers until the study is done.
+"""``resode sweep SPEC.toml``: check the spec and the storage, then run workers until done.
 
 The sweep directory holds ``sweep.toml`` (a copy of the spec), ``sweep.json`` (the study's
 name and storage), ``study.db`` (the default SQLite storage) and ``trials/`` (one run

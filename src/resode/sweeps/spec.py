@@ -1,4 +1,4 @@
-"""A sweep's specification: the TOML file ``resode sweep SPEC.toml`` reads, checked before any trial.
+"""A sweep's specification: the TOML file ``resode sweep SPEC.toml`` reads, checked up front.
 
 ::
 

@@ -126,7 +126,7 @@ def open_study(spec: SweepSpec, storage, name: str, pruner, worker: int = 0,
             raise ResodeError(
                 f"study {name} on this storage was made from another sweep file; give "
                 "--study NEW for a new study, or the spec it was made from"
-            )
+            ) from None
         return study
     study.set_user_attr(FINGERPRINT, spec.fingerprint())
     study.set_user_attr("metric", spec.metric)

@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import csv
 import io
-from contextlib import nullcontext
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
