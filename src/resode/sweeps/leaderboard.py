@@ -74,15 +74,18 @@ def leaderboard(records: list[dict], metric: str, direction: str) -> list[dict[s
 
     def order(row):
         mean = row.get(metric, (None, None))[0]
-        return (mean is None, 0.0 if mean is None else sign * mean, row["configuration"])
+        missing = mean is None or not math.isfinite(mean)
+        return (missing, 0.0 if missing else sign * mean, row["configuration"])
 
     return sorted(rows, key=order)
 
 
 def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
-    values = [v for v in values if math.isfinite(v)]
+    """Mean and sample std; NaN when a seed's value is not finite (never left out)."""
     if not values:
         return (None, None)
+    if not all(math.isfinite(v) for v in values):
+        return (math.nan, None)
     spread = statistics.stdev(values) if len(values) > 1 else None
     return (statistics.fmean(values), spread)
 
@@ -92,4 +95,6 @@ def mean_std_text(pair: tuple[float | None, float | None], digits: int = 4) -> s
     mean, spread = pair
     if mean is None:
         return "—"
+    if not math.isfinite(mean):
+        return "not finite"
     return f"{mean:.{digits}f}" + ("" if spread is None else f" ± {spread:.{digits}f}")

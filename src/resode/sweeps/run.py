@@ -103,7 +103,7 @@ def _say_plan(spec: SweepSpec, study, sweep_dir: Path) -> None:
 
 
 def _spawn(spec_path, sweep_dir: Path, study, prune, workers: int, threads: int | None) -> int:
-    """Start ``workers`` worker processes of this command; pass SIGTERM/SIGINT on to them."""
+    """Start ``workers`` worker processes of this command; pass SIGTERM/SIGUSR1 on to them."""
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
     storage = read_json(sweep_dir / SWEEP_JSON)["storage"]
     command = [sys.executable, "-m", "resode", "sweep", str(spec_path), "--out", str(sweep_dir),
@@ -117,7 +117,9 @@ def _spawn(spec_path, sweep_dir: Path, study, prune, workers: int, threads: int 
             if process.poll() is None:
                 process.send_signal(number)
 
-    previous = {n: signal.signal(n, forward) for n in (signal.SIGTERM, signal.SIGINT)}
+    # a terminal's Ctrl-C reaches every process of the group itself: wait for the workers
+    previous = {n: signal.signal(n, forward) for n in (signal.SIGTERM, signal.SIGUSR1)}
+    previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         codes = [process.wait() for process in processes]
     finally:

@@ -123,8 +123,8 @@ def _write_csv(path: Path, spec, rows: list[dict], columns: list[str]) -> None:
 
 
 def write_best(path: Path, spec, row: dict) -> Path:
-    sweep_dir_name = path.parent.name
     """The best configuration's settings as a TOML file for ``resode train --config``."""
+    sweep_dir_name = path.parent.name
     config = spec.trial_config(json.loads(row["configuration"]), spec.seeds[0])
     metric, test = spec.metric, "test_" + spec.metric[len("val_"):]
     header = (

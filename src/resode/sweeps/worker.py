@@ -88,6 +88,9 @@ class Worker:
         except (TrainingInterrupted, StoppedAtOnce) as stopped:
             self.say(f"worker {self.index}: {stopped}; rerun the sweep to go on")
             return RESUMABLE
+        except KeyboardInterrupt:
+            self.say(f"worker {self.index}: interrupted; rerun the sweep to go on")
+            return 130
         finally:
             for number, handler in previous.items():
                 signal.signal(number, handler)
@@ -266,17 +269,19 @@ def retry(study, number: int) -> None:
     """Fail running trial ``number`` and enqueue it again (same point, seed; attempt + 1)."""
     States = optuna().trial.TrialState
     trial = study.get_trials(deepcopy=False)[number]
+    point = trial.params or trial.system_attrs.get("fixed_params")
+    attrs = trial.user_attrs
+    again = bool(point) and "seed" in attrs
     try:
+        if again:
+            study._storage.set_trial_user_attr(trial._trial_id, "retried", True)
         if not study._storage.set_trial_state_values(trial._trial_id, state=States.FAIL):
             return
     except optuna().exceptions.UpdateFinishedTrialError:
         return  # another worker released it first
-    point = trial.params or trial.system_attrs.get("fixed_params")
-    attrs = trial.user_attrs
-    if point and "seed" in attrs:
-        study.enqueue_trial(point, user_attrs=trial_attrs(point, attrs["seed"],
-                                                          attrs.get("attempt", 0) + 1))  # fmt: skip
-        study._storage.set_trial_user_attr(trial._trial_id, "retried", True)
+    if again:
+        attempt = attrs.get("attempt", 0) + 1
+        study.enqueue_trial(point, user_attrs=trial_attrs(point, attrs["seed"], attempt))
 
 
 def release_stale(study, say=print) -> list[int]:
