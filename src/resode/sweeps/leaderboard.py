@@ -3,8 +3,9 @@
 A trial counts once per run directory (a retried trial's earlier attempts and skipped points
 are left out). A configuration's row holds its point, the seeds finished (complete), pruned
 and failed, and for each metric the mean and the sample standard deviation (n − 1) over the
-finished seeds; rows are sorted by the sweep's metric (best first), configurations without a
-finished seed last.
+finished seeds. Configurations whose every seed finished come first, sorted by the sweep's
+metric (best first), then those with fewer finished seeds (a mean over fewer seeds is not
+comparable), then those with none.
 """
 
 from __future__ import annotations
@@ -47,8 +48,10 @@ def trial_records(study) -> list[dict[str, Any]]:
     return sorted(best.values(), key=lambda r: r["number"])
 
 
-def leaderboard(records: list[dict], metric: str, direction: str) -> list[dict[str, Any]]:
-    """Rows grouped by configuration (see the module docstring)."""
+def leaderboard(records: list[dict], metric: str, direction: str, seeds: int = 1
+                ) -> list[dict[str, Any]]:  # fmt: skip
+    """Rows grouped by configuration (see the module docstring): those whose ``seeds`` seeds
+    all finished first, by the mean of ``metric``; then those with fewer, by their mean."""
     groups: dict[str, list[dict]] = {}
     for record in records:
         groups.setdefault(record["configuration"], []).append(record)
@@ -75,7 +78,8 @@ def leaderboard(records: list[dict], metric: str, direction: str) -> list[dict[s
     def order(row):
         mean = row.get(metric, (None, None))[0]
         missing = mean is None or not math.isfinite(mean)
-        return (missing, 0.0 if missing else sign * mean, row["configuration"])
+        partial = row["finished"] < seeds
+        return (missing, partial, 0.0 if missing else sign * mean, row["configuration"])
 
     return sorted(rows, key=order)
 

@@ -44,13 +44,16 @@ def prepare(spec_path: str | Path, sweep_dir: str | Path | None = None,
     name = study_name or Path(spec_path).stem
     url = storage_url(storage, sweep_dir)
     _check_sweep_dir(sweep_dir, name, url)
-    pruner = make_pruner(prune)
+    pruner = make_pruner(prune, spec)
     study = open_study(spec, open_storage(url), name, pruner, worker)
     sweep_dir.mkdir(parents=True, exist_ok=True)
     if not (sweep_dir / SWEEP_TOML).exists():
         shutil.copyfile(spec_path, sweep_dir / SWEEP_TOML)
-    write_json(sweep_dir / SWEEP_JSON, {"study": name, "storage": url, "spec": str(
-        Path(spec_path).resolve()), "metric": spec.metric, "direction": spec.direction})
+    write_json(sweep_dir / SWEEP_JSON, {
+        "study": name, "storage": url, "spec": str(Path(spec_path).resolve()),
+        "spec_folder": str(Path(spec_path).resolve().parent),  # its relative paths' base
+        "metric": spec.metric, "direction": spec.direction,
+    })  # fmt: skip
     return spec, study, sweep_dir
 
 

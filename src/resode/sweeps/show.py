@@ -34,14 +34,15 @@ def load_sweep(sweep_dir: Path, storage: str | None = None, study_name: str | No
     stored = read_json(sweep_dir / SWEEP_JSON)
     url = storage or stored["storage"]
     name = study_name or stored["study"]
-    spec = read_spec(sweep_dir / SWEEP_TOML)
+    spec = read_spec(sweep_dir / SWEEP_TOML, stored.get("spec_folder"))
     module = optuna()
     try:
         study = module.load_study(storage=open_storage(url), study_name=name)
     except KeyError:
         raise ResodeError(f"no study {name} on {shown(url)}") from None
     records = trial_records(study)
-    return spec, study, records, leaderboard(records, spec.metric, spec.direction)
+    return spec, study, records, leaderboard(records, spec.metric, spec.direction,
+                                             len(spec.seeds))  # fmt: skip
 
 
 def show_sweep(sweep_dir: Path, storage: str | None = None, study_name: str | None = None,

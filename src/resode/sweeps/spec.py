@@ -207,11 +207,15 @@ def _describe(dimension: Choices | Range) -> Any:
             "step": dimension.step}  # fmt: skip
 
 
-def read_spec(path: str | Path) -> SweepSpec:
+def read_spec(path: str | Path, folder: str | Path | None = None) -> SweepSpec:
     """Read and check the sweep specification ``path``: unknown sections or settings, empty
     or reversed ranges, choices a setting does not allow and bad seeds are one-line
-    :class:`ResodeError`\\ s, raised before anything runs."""
+    :class:`ResodeError`\\ s, raised before anything runs. Relative paths in it (data files,
+    a base config) are relative to ``folder``, by default the file's own."""
     path = Path(path)
+    folder = Path(folder or path.resolve().parent)
+    if not path.exists():
+        raise ResodeError(f"no sweep file {path}")
     document = read_toml(path)
     unknown = sorted(set(document) - set(SECTIONS))
     if unknown:
@@ -238,9 +242,9 @@ def read_spec(path: str | Path) -> SweepSpec:
     if recipe is not None and config is not None:
         raise ResodeError(f"{path}: give [sweep] recipe or config, not both")
     if config is not None:
-        config = str((path.resolve().parent / Path(config).expanduser()).resolve())
+        config = str((folder / Path(config).expanduser()).resolve())
         read_config_file(config)  # exists and holds known settings
-    fixed = _fixed(document, path)
+    fixed = _fixed(document, path, folder)
     space = {name: _dimension(name, value, path) for name, value in
              _table(document, "space", path).items()}  # fmt: skip
     _check_names([*fixed, *space], path, "settings")
@@ -283,16 +287,16 @@ def _seeds(seeds: Any, path: Path) -> list[int]:
     return list(seeds)
 
 
-def _fixed(document: dict, path: Path) -> dict[str, Any]:
+def _fixed(document: dict, path: Path, folder: Path) -> dict[str, Any]:
     fixed = settings_of(_table(document, "fixed", path), f"{path} [fixed]")
     from ..data.files import parse_source
 
     data = fixed.get("data")  # a user's file: relative to the spec's folder
     if isinstance(data, str) and parse_source(data) is not None:
         form, where = parse_source(data)
-        fixed["data"] = f"{form}:{(path.resolve().parent / where).resolve()}"
+        fixed["data"] = f"{form}:{(folder / where).resolve()}"
     if isinstance(fixed.get("data_dir"), str):
-        fixed["data_dir"] = str((path.resolve().parent / fixed["data_dir"]).resolve())
+        fixed["data_dir"] = str((folder / fixed["data_dir"]).resolve())
     return fixed
 
 

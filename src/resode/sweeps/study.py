@@ -164,13 +164,18 @@ def make_sampler(spec: SweepSpec, worker: int = 0):
     return module.samplers.TPESampler(seed=seed)
 
 
-def make_pruner(kind: str | None):
-    """``median`` (Optuna's MedianPruner: stop a trial whose validation metric after an epoch
-    is worse than the median of the other trials at that epoch, after 2 epochs and once 3
-    trials have finished), or none."""
+def make_pruner(kind: str | None, spec: SweepSpec | None = None):
+    """``median``: Optuna's MedianPruner stops a trial whose validation metric after an epoch
+    trails the median of the other trials at that epoch; it starts once two configurations'
+    worth of trials (2 × seeds) have finished, and judges from a third of the epochs on (at
+    least 2). ``none`` (or None): no pruning."""
     module = optuna()
     if kind is None or kind == "none":
         return module.pruners.NopPruner()
     if kind == "median":
-        return module.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)
+        seeds = len(spec.seeds) if spec is not None else 1
+        epochs = spec.trial_config(spec.first_point(), spec.seeds[0]).epochs if spec else 6
+        return module.pruners.MedianPruner(
+            n_startup_trials=max(3, 2 * seeds), n_warmup_steps=max(2, epochs // 3)
+        )
     raise ResodeError(f"unknown pruner {kind!r}; choose one of: median, none")
