@@ -70,7 +70,7 @@ def _same_weights(a: Path, b: Path) -> None:
 @pytest.mark.parametrize(
     "space, sweep, fixed, pieces",
     [
-        ('depth = [2, 4]', "", {}, ("unknown settings depth",)),
+        ('depth = [2, 4]', "", {}, ("[space]: unknown setting(s) depth",)),
         ('steps = [2, 4]', "", {"widht": 8}, ("unknown setting(s) widht",)),
         ('lr = {low = 0.1, high = 0.01}', 'sampler = "random"', {}, ("empty range", "0.1 > high")),
         ('steps = []', "", {}, ("empty list of choices",)),

@@ -32,13 +32,18 @@ import itertools
 import json
 import math
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import ResodeError
 from ..training.config import TrainConfig
-from ..training.config_file import read_config_file, read_toml, settings_of
+from ..training.config_file import (
+    check_setting_names,
+    read_config_file,
+    read_toml,
+    settings_of,
+)
 
 SAMPLERS = ("grid", "random", "tpe")
 SECTIONS = ("sweep", "fixed", "space")
@@ -247,7 +252,7 @@ def read_spec(path: str | Path, folder: str | Path | None = None) -> SweepSpec:
     fixed = _fixed(document, path, folder)
     space = {name: _dimension(name, value, path) for name, value in
              _table(document, "space", path).items()}  # fmt: skip
-    _check_names([*fixed, *space], path, "settings")
+    _check_names([*fixed, *space], path)
     both = sorted(set(fixed) & set(space))
     if both:
         raise ResodeError(f"{path}: {', '.join(both)} both fixed and swept; keep one")
@@ -300,17 +305,11 @@ def _fixed(document: dict, path: Path, folder: Path) -> dict[str, Any]:
     return fixed
 
 
-def _check_names(names: list[str], path: Path, what: str) -> None:
+def _check_names(names: list[str], path: Path) -> None:
     for name in names:
         if name in NOT_SWEPT:
             raise ResodeError(f"{path}: {name} cannot be set in a sweep; {NOT_SWEPT[name]}")
-    known = {item.name for item in fields(TrainConfig)}
-    unknown = sorted(set(names) - known)
-    if unknown:
-        raise ResodeError(
-            f"{path}: unknown {what} {', '.join(unknown)}; settings are the names of "
-            "`resode train`'s flags with _ for - (e.g. batch_size)"
-        )
+    check_setting_names(names, f"{path} [space]")
 
 
 def _dimension(name: str, value: Any, path: Path) -> Choices | Range:

@@ -79,17 +79,22 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise ResodeError(f"{path} is not valid TOML: {error}") from None
 
 
-def settings_of(document: dict[str, Any], source: str) -> dict[str, Any]:
-    """The :class:`TrainConfig` fields a TOML document sets (its metadata tables left out);
-    unknown keys and other tables are refused naming ``source``."""
-    settings = {k: v for k, v in document.items() if k not in METADATA_TABLES}
+def check_setting_names(names, source: str) -> None:
+    """Refuse, naming ``source``, any of ``names`` that is not a :class:`TrainConfig` field."""
     known = {item.name for item in fields(TrainConfig)}
-    unknown = sorted(set(settings) - known)
+    unknown = sorted(set(names) - known)
     if unknown:
         raise ResodeError(
             f"{source}: unknown setting(s) {', '.join(unknown)}; settings are the names of "
             "`resode train`'s flags with _ for - (e.g. batch_size)"
         )
+
+
+def settings_of(document: dict[str, Any], source: str) -> dict[str, Any]:
+    """The :class:`TrainConfig` fields a TOML document sets (its metadata tables left out);
+    unknown keys and other tables are refused naming ``source``."""
+    settings = {k: v for k, v in document.items() if k not in METADATA_TABLES}
+    check_setting_names(settings, source)
     return settings
 
 
