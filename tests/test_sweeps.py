@@ -226,12 +226,13 @@ def test_postgresql_two_workers_share_one_study(tmp_path, capsys):
         assert len({t.system_attrs["resode:pid"] for t in done}) == 2
         assert main(["sweep", "show", str(out)]) == 0
     finally:
-        optuna.delete_study(study_name=study, storage=url.replace("postgresql://",
-                                                                   "postgresql+psycopg://"))
+        optuna.delete_study(
+            study_name=study, storage=url.replace("postgresql://", "postgresql+psycopg://")
+        )
 
 
 def test_a_journal_file_holds_the_study(tmp_path):
-    spec = _spec(tmp_path, 'steps = [2, 4]', fixed={"epochs": 1})
+    spec = _spec(tmp_path, "steps = [2, 4]", fixed={"epochs": 1})
     out = tmp_path / "sweep"
     journal = tmp_path / "shared" / "study.journal"
     journal.parent.mkdir()
@@ -307,9 +308,37 @@ def test_show_writes_the_leaderboard_and_a_best_config_resode_train_accepts(tmp_
 
 
 def test_trials_are_ordinary_runs(tmp_path, capsys):
-    spec = _spec(tmp_path, 'steps = [2]', fixed={"epochs": 1})
+    spec = _spec(tmp_path, "steps = [2]", fixed={"epochs": 1})
     out = tmp_path / "sweep"
     assert main(["sweep", str(spec), "--out", str(out)]) == 0
     (run,) = (out / "trials").iterdir()
     assert main(["evaluate", str(run)]) == 0
     assert main(["report", str(run)]) == 0 and (run / "report.html").exists()
+
+
+def test_a_trial_whose_worker_is_gone_is_queued_again_once(tmp_path):
+    from resode.sweeps.worker import STALE_AFTER, release_stale
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'db'}")
+    point = {"steps": 4}
+    running = []
+    for host, pid, age in [("elsewhere", 1, 0), ("elsewhere", 1, STALE_AFTER + 60),
+                           (os.uname().nodename, os.getpid(), 0),
+                           (os.uname().nodename, 2**22 + 17, 0)]:  # fmt: skip
+        study.enqueue_trial(point, user_attrs={"seed": len(running), "run": f"r{len(running)}",
+                                               "configuration": "{}", "attempt": 0})  # fmt: skip
+        trial = study.ask()
+        trial.suggest_categorical("steps", [4])
+        for key, value in {"host": host, "pid": pid, "alive": time.time() - age}.items():
+            study._storage.set_trial_system_attr(trial._trial_id, f"resode:{key}", value)
+        running.append(trial.number)
+    said = []
+    assert release_stale(study, said.append) == [running[1], running[3]]  # silent, dead
+    assert release_stale(study, said.append) == []  # each once
+    waiting = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert [(t.user_attrs["run"], t.user_attrs["attempt"], t.params) for t in waiting] == [
+        ("steps-4.seed-1", 1, {}),
+        ("steps-4.seed-3", 1, {}),
+    ]  # same point and seed, queued
+    assert [t.system_attrs["fixed_params"] for t in waiting] == [point, point]
+    assert len(said) == 2 and "left running by a stopped worker" in said[0]

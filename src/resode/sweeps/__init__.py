@@ -5,9 +5,13 @@
   the study every worker joins;
 - :mod:`.worker`: the loop that claims, trains (or resumes) and tells trials;
 - :mod:`.run`: ``resode sweep SPEC.toml``, one or several worker processes;
-- :mod:`.leaderboard`, :mod:`.page`: ``resode sweep show DIR``.
+- :mod:`.leaderboard`, :mod:`.show`, :mod:`.figures`, :mod:`.page`: ``resode sweep show DIR``.
+
+Optuna is imported only when a sweep runs (the ``sweep`` extra).
 """
 
+from .run import run_sweep
+from .show import load_sweep, show_sweep
 from .spec import SweepSpec, read_spec
 
-__all__ = ["SweepSpec", "read_spec"]
+__all__ = ["SweepSpec", "load_sweep", "read_spec", "run_sweep", "show_sweep"]

@@ -26,8 +26,9 @@ from .study import open_storage, optuna, shown
 LEADERBOARD_CSV, LEADERBOARD_JSON, BEST_TOML = "leaderboard.csv", "leaderboard.json", "best.toml"
 
 
-def load_sweep(sweep_dir: Path, storage: str | None = None, study_name: str | None = None):
+def load_sweep(sweep_dir: str | Path, storage: str | None = None, study_name: str | None = None):
     """(spec, study, records, rows) of the sweep in ``sweep_dir``."""
+    sweep_dir = Path(sweep_dir)
     if not (sweep_dir / SWEEP_JSON).exists():
         raise ResodeError(f"{sweep_dir} is not a sweep directory (no {SWEEP_JSON}); "
                           "start one with resode sweep SPEC.toml --out DIR")  # fmt: skip
@@ -45,9 +46,10 @@ def load_sweep(sweep_dir: Path, storage: str | None = None, study_name: str | No
                                              len(spec.seeds))  # fmt: skip
 
 
-def show_sweep(sweep_dir: Path, storage: str | None = None, study_name: str | None = None,
+def show_sweep(sweep_dir: str | Path, storage: str | None = None, study_name: str | None = None,
                figures: bool = True) -> int:  # fmt: skip
     """Print the leaderboard; write the files of the module docstring. Exit status 0."""
+    sweep_dir = Path(sweep_dir)
     spec, study, records, rows = load_sweep(sweep_dir, storage, study_name)
     columns = _columns(spec, rows)
     print(_text_table(spec, rows, columns))
