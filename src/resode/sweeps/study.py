@@ -91,13 +91,13 @@ def open_storage(url: str):
             raise ResodeError(
                 f"storage {shown(url)} needs the {driver} driver: pip install '{package}'"
             ) from None
-    try:
-        return module.storages.RDBStorage(
-            url, engine_kwargs={"pool_pre_ping": True}, skip_table_creation=False
-        )
-    except Exception as error:  # sqlalchemy's connection errors, many kinds
-        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-        raise ResodeError(f"cannot reach storage {shown(url)}: {reason}") from None
+    for attempt in range(3):  # workers that start together race to create the tables
+        try:
+            return module.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+        except Exception as error:  # sqlalchemy's connection errors, many kinds
+            reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+            time.sleep(0.5 + attempt)
+    raise ResodeError(f"cannot reach storage {shown(url)}: {reason}")
 
 
 def open_study(spec: SweepSpec, storage, name: str, pruner, worker: int = 0,
