@@ -48,6 +48,7 @@ LAYERS = (
     "run directory",  # the run-directory leaves that training uses (see LAYER_OF)
     "training",
     "runs",
+    "sweeps",  # many runs on an Optuna study: trains runs, reads their directories
     "experiments",
     "cli",
     "resode",  # the package itself: __init__ and __main__

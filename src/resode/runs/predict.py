@@ -147,10 +147,12 @@ def _read_npz(path: Path) -> np.ndarray:
 
 
 def _as_model_input(x: np.ndarray, dataset) -> torch.Tensor:
-    """``x`` standardized as the run's training inputs were (where the run records it)."""
+    """``x`` standardized as the run's training inputs were (where the run records it), in
+    C order: an image read as height × width × colour keeps no other layout, which would send
+    it through other kernels and change its answer in the last bits."""
     if dataset.preprocessing is not None:
         x = Standardization.from_dict(dataset.preprocessing["standardization"]).apply(x)
-    return torch.as_tensor(x, dtype=dataset.x_test.dtype)
+    return torch.as_tensor(np.ascontiguousarray(x), dtype=dataset.x_test.dtype)
 
 
 def image_files(source: str) -> tuple[Path, list[Path]] | None:
