@@ -70,7 +70,7 @@ class Dynamics(nn.Module):
         std = self.kernel.default_std() if spec.init_std is None else spec.init_std
         with torch.no_grad():  # weights start constant in time: a smooth initial θ(t)
             self.weight.values.copy_(
-                (torch.randn(self.kernel.weight_shape) * std).expand_as(self.weight.values)
+                torch.randn(self.kernel.weight_shape).mul_(std).expand_as(self.weight.values)
             )
 
     def operator_grid(self) -> torch.Tensor:

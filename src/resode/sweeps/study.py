@@ -96,7 +96,7 @@ def open_storage(url: str):
             return module.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
         except Exception as error:  # sqlalchemy's connection errors, many kinds
             reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-            time.sleep(0.5 + attempt)
+            time.sleep(0.3 * (attempt + 1))
     raise ResodeError(f"cannot reach storage {shown(url)}: {reason}")
 
 
