@@ -32,11 +32,13 @@ STYLE = (
 )
 
 
-def _png(data: bytes) -> str:
+def png_tag(data: bytes) -> str:
+    """An <img> holding the PNG ``data`` (base64): the page needs no file beside it."""
     return f'<img src="data:image/png;base64,{base64.b64encode(data).decode()}">'
 
 
-def _table(rows: list[list], header: list[str] | None = None) -> str:
+def html_table(rows: list[list], header: list[str] | None = None) -> str:
+    """A <table> of ``rows`` (floats to 4 significant digits, text escaped) under ``header``."""
     def cell(value, tag="td"):
         text = f"{value:.4g}" if isinstance(value, float) else str(value)
         return f"<{tag}>{html.escape(text)}</{tag}>"
@@ -57,7 +59,7 @@ def _curves(run: Path) -> str:
         return '<p class="missing">no history.csv</p>'
     from ..plots import learning_curves_png
 
-    return _png(learning_curves_png(rows))
+    return png_tag(learning_curves_png(rows))
 
 
 def _figures(run: Path) -> str:
@@ -65,7 +67,7 @@ def _figures(run: Path) -> str:
     if not images:
         return '<p class="missing">no figures</p>'
     return "".join(
-        f"<figure>{_png(p.read_bytes())}<figcaption>{html.escape(p.name)}</figcaption></figure>"
+        f"<figure>{png_tag(p.read_bytes())}<figcaption>{html.escape(p.name)}</figcaption></figure>"
         for p in images
     )
 
@@ -94,7 +96,7 @@ def _classes(metrics: dict) -> str:
     except (KeyError, TypeError, IndexError):
         raise RunDirectoryError("metrics.json has a damaged 'classes' entry") from None
     split = html.escape(str(classes.get("split", "test")))
-    return f"<h3>Per class ({split} split)</h3>" + _table(rows, ["class", *keys])
+    return f"<h3>Per class ({split} split)</h3>" + html_table(rows, ["class", *keys])
 
 
 def _stability(document: dict) -> str:
@@ -103,7 +105,7 @@ def _stability(document: dict) -> str:
         [i, u["dynamics"], u["integrator"], u["steps"], u["h"], u["verdict"], _advice(u)]
         for i, u in enumerate(units)
     ]
-    return _table(rows, ["unit", "dynamics", "integrator", "N", "h", "verdict", "advice"])
+    return html_table(rows, ["unit", "dynamics", "integrator", "N", "h", "verdict", "advice"])
 
 
 def _advice(unit: dict) -> str:
@@ -128,14 +130,14 @@ def _robustness(document: dict) -> str:
         + (f"{upper:.4g} (certified)" if upper is not None else f"∞ ({bounds['reason']})")
         + "</p>"
     )
-    return text + _table(rows, header)
+    return text + html_table(rows, header)
 
 
 def _depth(document: dict) -> str:
     keys = [k for k in document["results"][0] if k.startswith("test_")]
     rows = [[r["steps"], *(r[k] for k in keys)] for r in document["results"]]
     trained = f"<p>trained at N = {document['trained_steps']}</p>"
-    return trained + _table(rows, ["steps", *keys])
+    return trained + html_table(rows, ["steps", *keys])
 
 
 def _gradients(document: dict) -> str:
@@ -145,7 +147,7 @@ def _gradients(document: dict) -> str:
             ratios = (unit["state_ratio_first_last"], unit["weight_ratio_first_last"])
             rows.append([name, i, *ratios])
     header = ["weights", "unit", "‖∂E/∂Y_0‖/‖∂E/∂Y_N‖", "‖∂E/∂θ_first‖/‖∂E/∂θ_last‖"]
-    return _table(rows, header)
+    return html_table(rows, header)
 
 
 def _columns(model) -> str:
@@ -157,7 +159,7 @@ def _columns(model) -> str:
         return '<p class="missing">not a table: the inputs enter as they are</p>'
     encoding = TableEncoding.from_dict(stored["table"])
     rows = [[c.name, c.kind, c.how()] for c in encoding.columns]
-    return _table(rows, ["column", "kind", "how it enters the network"])
+    return html_table(rows, ["column", "kind", "how it enters the network"])
 
 
 def _baselines(metrics: dict) -> str:
@@ -168,7 +170,7 @@ def _baselines(metrics: dict) -> str:
     if "baselines" not in metrics or task is None:
         return '<p class="missing">none: <code>resode train --baselines</code> fits them</p>'
     header, rows, notes = comparison(run_rows(metrics), task)
-    return _table(rows, header) + "".join(f"<p>{html.escape(note)}</p>" for note in notes)
+    return html_table(rows, header) + "".join(f"<p>{html.escape(note)}</p>" for note in notes)
 
 
 def _results(run: Path, name: str, render, command: str) -> str:
@@ -189,9 +191,9 @@ def report_sections(run: Path) -> dict[str, str]:
     metrics = read_document(run / METRICS) if (run / METRICS).exists() else {}
     final = [[k, v] for k, v in metrics.items() if isinstance(v, (int, float))]
     return {
-        "configuration": _table([[k, v] for k, v in config.items() if v is not None]),
+        "configuration": html_table([[k, v] for k, v in config.items() if v is not None]),
         "columns": _columns(model),
-        "metrics": _kept(metrics) + _table(final) + _classes(metrics)
+        "metrics": _kept(metrics) + html_table(final) + _classes(metrics)
         if final
         else _missing(f"resode train --resume {run}"),
         "baselines": _baselines(metrics),

@@ -12,7 +12,7 @@ import html
 from pathlib import Path
 from urllib.parse import quote
 
-from ..runs.report import STYLE, _png, _table
+from ..runs.report import STYLE, html_table, png_tag
 from ..storage import atomic_write
 from .figures import DEPTH_PNG, METRIC_PNG, TIME_PNG, metric_on_test, value_text
 from .leaderboard import mean_std_text
@@ -71,9 +71,9 @@ def _swept(spec, study_name: str, records: list[dict]) -> str:
     ]
     space = [[name, _dimension_text(d)] for name, d in spec.space.items()]
     fixed = [[name, value_text(v)] for name, v in spec.fixed.items()]
-    return (_table(settings) + "<h3>Space</h3>" + _table(space, ["setting", "values"])
+    return (html_table(settings) + "<h3>Space</h3>" + html_table(space, ["setting", "values"])
             + "<h3>Fixed settings</h3>"
-            + (_table(fixed, ["setting", "value"]) if fixed else _none("none")))  # fmt: skip
+            + (html_table(fixed, ["setting", "value"]) if fixed else _none("none")))  # fmt: skip
 
 
 def _dimension_text(dimension) -> str:
@@ -143,7 +143,7 @@ def _figure(path: Path) -> str:
     """One embedded PNG with its caption; the per-setting figure spans the page."""
     wide = ' class="wide"' if path.name == METRIC_PNG else ""
     caption = html.escape(f"{path.name}: {CAPTIONS.get(path.name, '')}")
-    return f"<figure{wide}>{_png(path.read_bytes())}<figcaption>{caption}</figcaption></figure>"
+    return f"<figure{wide}>{png_tag(path.read_bytes())}<figcaption>{caption}</figcaption></figure>"
 
 
 def _failed(records: list[dict]) -> str:
@@ -151,7 +151,7 @@ def _failed(records: list[dict]) -> str:
     if not failed:
         return _none("none")
     rows = [[r["run"], r["seed"], _point_text(r["point"]), r.get("error") or "—"] for r in failed]
-    return _table(rows, ["run", "seed", "settings", "error"])
+    return html_table(rows, ["run", "seed", "settings", "error"])
 
 
 def _point_text(point: dict) -> str:
