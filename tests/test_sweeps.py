@@ -82,6 +82,8 @@ def _same_weights(a: Path, b: Path) -> None:
          ("grid sampler needs choices or ranges with a step",)),
         ('steps = [2, 4]', "seeds = [1, 1]", {}, ("distinct integers",)),
         ('steps = [2, 4]', "", {"steps": 3}, ("steps both fixed and swept",)),
+        ("steps = {low = 1, high = 20000, step = 1}", "", {}, ("holds 20000 configurations",)),
+        ('steps = [2, 4]', "", {"dynamics": "nosuch"}, ("allow no point of the space", "nosuch")),
     ],
 )  # fmt: skip
 def test_bad_specs_are_one_line_before_any_trial(tmp_path, capsys, space, sweep, fixed, pieces):

@@ -96,7 +96,7 @@ def _say_plan(spec: SweepSpec, study, sweep_dir: Path) -> None:
     if spec.sampler == "grid":
         size = f"{len(spec.grid())} configurations"
     else:
-        size = f"{spec.trials or 10} configurations sampled by {spec.sampler}"
+        size = f"{spec.trials} configurations sampled by {spec.sampler}"
     _say(f"sweep {study.study_name}: {size} × {len(spec.seeds)} seeds, compared by "
          f"{spec.metric}; trials in {sweep_dir / 'trials'}")  # fmt: skip
     for point, reason in spec.skipped[:3] if spec.sampler == "grid" else []:

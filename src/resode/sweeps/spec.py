@@ -63,6 +63,10 @@ METRICS = {
 LOWER_IS_BETTER = ("loss", "rmse", "mae")
 GRID_LIMIT = 2000
 """Combinations of choices checked one by one; larger spaces check each choice alone."""
+DEFAULT_TRIALS = 10
+"""Configurations the random and TPE samplers try unless ``trials`` says."""
+GRID_MAX = 10000
+"""The most configurations a grid sweep may hold (each is queued once per seed)."""
 
 
 @dataclass(frozen=True)
@@ -267,6 +271,14 @@ def read_spec(path: str | Path, folder: str | Path | None = None) -> SweepSpec:
             )
         if trials is not None:
             raise ResodeError(f"{path}: the grid sampler runs every combination; drop trials")
+        size = math.prod(len(d.grid()) for d in space.values())
+        if size > GRID_MAX:
+            raise ResodeError(
+                f"{path}: the grid holds {size} configurations, at most {GRID_MAX}; use a "
+                'coarser step, or sampler = "random" or "tpe" with trials'
+            )
+    if sampler != "grid" and trials is None:
+        trials = DEFAULT_TRIALS
     spec = SweepSpec(path, sampler, seeds, trials, "", "maximize", fixed, space, recipe, config)
     spec.skipped = _check_values(spec)
     spec.metric, spec.direction = _metric(sweep.get("metric"), spec, path)
@@ -362,6 +374,9 @@ def _check_values(spec: SweepSpec) -> list[tuple[dict, str]]:
             refused.append((combo, str(error)))
         except TypeError as error:  # a value of the wrong type for its setting
             refused.append((combo, str(error)))
+    if len(refused) == len(combos):  # the fixed settings, not a value of the space
+        raise ResodeError(f"{spec.path}: the settings allow no point of the space: "
+                          f"{refused[0][1]}")  # fmt: skip
     refused_combos = [c for c, _ in refused]
     for name in names:
         for value in values[name]:

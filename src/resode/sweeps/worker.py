@@ -39,7 +39,7 @@ from ..runs.layout import CONFIG, METRICS
 from ..runs.load import read_document, read_history
 from ..runs.lock import RunDirectoryLocked
 from ..training.preemption import RESUMABLE, StoppedAtOnce, TrainingInterrupted
-from .spec import Choices, Range, SweepSpec, configuration_key
+from .spec import Choices, Range, SweepSpec, configuration_key, encode
 from .study import optuna, trial_attrs
 
 TRIALS = "trials"
@@ -110,7 +110,7 @@ class Worker:
             return False
         started = {t.user_attrs.get("configuration") for t in _trials(self.study)
                    if t.user_attrs.get("configuration") and not t.user_attrs.get("skipped")}
-        return len(started) < (self.spec.trials or 10)  # fmt: skip
+        return len(started) < self.spec.trials  # fmt: skip
 
     def _claim(self):
         """(trial, point, seed) to train, "skipped" for a point told failed at once, or None
@@ -232,19 +232,13 @@ def _main_thread() -> bool:
 
 def _suggest(trial, name: str, dimension: Choices | Range):
     if isinstance(dimension, Choices):
-        return trial.suggest_categorical(name, [_encoded(v) for v in dimension.values])
+        return trial.suggest_categorical(name, [encode(v) for v in dimension.values])
     if dimension.integer:
         step = int(dimension.step) if dimension.step is not None else 1
         return trial.suggest_int(name, int(dimension.low), int(dimension.high), step=step,
                                  log=dimension.log)  # fmt: skip
     return trial.suggest_float(name, float(dimension.low), float(dimension.high),
                                step=dimension.step, log=dimension.log)  # fmt: skip
-
-
-def _encoded(value):
-    from .spec import encode
-
-    return encode(value)
 
 
 def _trials(study, states=None) -> list:
