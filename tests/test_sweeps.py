@@ -324,13 +324,16 @@ def test_a_trial_whose_worker_is_gone_is_queued_again_once(tmp_path):
     running = []
     for host, pid, age in [("elsewhere", 1, 0), ("elsewhere", 1, STALE_AFTER + 60),
                            (os.uname().nodename, os.getpid(), 0),
-                           (os.uname().nodename, 2**22 + 17, 0)]:  # fmt: skip
+                           (os.uname().nodename, 2**22 + 17, 0),
+                           (os.uname().nodename, None, None)]:  # fmt: skip
         study.enqueue_trial(point, user_attrs={"seed": len(running), "run": f"r{len(running)}",
                                                "configuration": "{}", "attempt": 0})  # fmt: skip
         trial = study.ask()
         trial.suggest_categorical("steps", [4])
-        for key, value in {"host": host, "pid": pid, "alive": time.time() - age}.items():
-            study._storage.set_trial_system_attr(trial._trial_id, f"resode:{key}", value)
+        marks = {"host": host, "pid": pid, "alive": None if age is None else time.time() - age}
+        for key, value in marks.items():  # the last: marked half (no process id yet), fresh
+            if value is not None:
+                study._storage.set_trial_system_attr(trial._trial_id, f"resode:{key}", value)
         running.append(trial.number)
     said = []
     assert release_stale(study, said.append) == [running[1], running[3]]  # silent, dead
@@ -342,3 +345,67 @@ def test_a_trial_whose_worker_is_gone_is_queued_again_once(tmp_path):
     ]  # same point and seed, queued
     assert [t.system_attrs["fixed_params"] for t in waiting] == [point, point]
     assert len(said) == 2 and "left running by a stopped worker" in said[0]
+
+
+def _released_once(study, worker_module, train):
+    """``train`` whose first epoch's end, before the worker's own report, fails the running
+    trial and queues it again: what another worker's :func:`release_stale` does to it."""
+    released = []
+
+    def wrapped(config, out, **options):
+        on_epoch = options["on_epoch"]
+
+        def hook(record):
+            if not released:
+                (running,) = study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
+                worker_module.retry(study, running.number)
+                released.append(running.number)
+            return on_epoch(record)
+
+        return train(config, out, **(options | {"on_epoch": hook}))
+
+    return wrapped, released
+
+
+def test_a_worker_whose_trial_was_released_lets_go_and_the_retry_resumes_it(tmp_path,
+                                                                            monkeypatch):
+    from resode.sweeps import worker as worker_module
+    from resode.sweeps.run import prepare
+    from resode.training import loop
+
+    spec_path = _spec(tmp_path, "steps = [4]", fixed={"epochs": 3})
+    spec, study, sweep_dir = prepare(spec_path, tmp_path / "sweep", None, None, None, 0)
+    wrapped, released = _released_once(study, worker_module, loop.train)
+    monkeypatch.setattr(loop, "train", wrapped)
+    said = []
+    assert worker_module.Worker(spec, study, sweep_dir, say=said.append).run() == 0
+    assert released == [0]
+    assert any("trial 0 was released by another worker meanwhile" in line for line in said)
+    (done,) = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert (done.number, done.user_attrs["attempt"]) == (1, 1)
+    run = sweep_dir / "trials" / "steps-4.seed-0"
+    assert len((run / "history.csv").read_text().splitlines()) == 1 + 3
+    monkeypatch.undo()
+    _same_weights(run, _train_alone(tmp_path, spec_path, {"steps": 4}, 0))
+
+
+def test_a_trial_whose_run_directory_is_held_is_queued_again(tmp_path, monkeypatch):
+    from resode.runs.lock import RunLock
+    from resode.sweeps import worker as worker_module
+    from resode.sweeps.run import prepare
+
+    monkeypatch.setattr(worker_module, "LOCKED_PAUSE", 0.01)
+    spec_path = _spec(tmp_path, "steps = [4]", fixed={"epochs": 1})
+    spec, study, sweep_dir = prepare(spec_path, tmp_path / "sweep", None, None, None, 0)
+    lock = RunLock(sweep_dir / "trials" / "steps-4.seed-0").acquire(quiet=True)
+    said = []
+
+    def say(line):  # the holder lets go once the worker has seen the directory held
+        said.append(line)
+        if "queued again" in line:
+            lock.release()
+
+    assert worker_module.Worker(spec, study, sweep_dir, say=say).run() == 0
+    assert sum("queued again" in line for line in said) == 1
+    (done,) = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert (done.number, done.user_attrs["attempt"]) == (1, 1)

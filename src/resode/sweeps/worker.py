@@ -47,6 +47,10 @@ HEARTBEAT = 10.0
 """Seconds between a running trial's heartbeats."""
 STALE_AFTER = 120.0
 """Seconds without a heartbeat after which a trial on another host counts as stopped."""
+LOCKED_PAUSE = 10.0
+"""Seconds a worker waits before it claims again, after a trial's run directory was held."""
+LOCKED_ATTEMPTS = 100
+"""Attempts after which a trial whose run directory stays held by another process fails."""
 SKIPPED_IN_A_ROW = 50
 """Sampled points in a row that were tried before: the space is taken to be exhausted."""
 KEPT_METRICS = ("seconds", "best_epoch", "pruned_at_epoch", "stopped_early")
@@ -155,10 +159,12 @@ class Worker:
         return None
 
     def _mark_running(self, trial_id: int) -> None:
+        """Name this process as the trial's holder. The host comes last: another worker
+        judges a trial of its own host by the process id, so that must be there first."""
         storage = self.study._storage
-        storage.set_trial_system_attr(trial_id, "resode:host", self.host)
         storage.set_trial_system_attr(trial_id, "resode:pid", self.pid)
         storage.set_trial_system_attr(trial_id, "resode:alive", time.time())
+        storage.set_trial_system_attr(trial_id, "resode:host", self.host)
 
     # -- train and tell ------------------------------------------------------------------
 
@@ -174,9 +180,12 @@ class Worker:
         except (TrainingInterrupted, StoppedAtOnce, KeyboardInterrupt):
             retry(self.study, trial.number)
             raise
+        except TrialReleased:
+            self.say(f"worker {self.index}: trial {trial.number} was released by another "
+                     "worker meanwhile; its retry resumes the run")  # fmt: skip
+            return
         except RunDirectoryLocked as error:
-            trial.set_user_attr("skipped", str(error))
-            self.study.tell(trial, state=States.FAIL)
+            self._locked(trial, error)
             return
         except (TrainingDivergedError, StabilityError, ResodeError) as error:
             trial.set_user_attr("error", str(error).splitlines()[0])
@@ -186,6 +195,21 @@ class Worker:
         except BaseException:
             retry(self.study, trial.number)
             raise
+        try:
+            if not _released(self.study, trial):
+                self._tell(trial, name, metrics)
+                return
+        except optuna().exceptions.UpdateFinishedTrialError:
+            pass
+        except ValueError:  # the study's "Cannot tell a FAIL trial"
+            if not _released(self.study, trial):
+                raise
+        self.say(f"worker {self.index}: trial {trial.number} was released by another "
+                 "worker meanwhile; its retry reads the finished run")  # fmt: skip
+
+    def _tell(self, trial, name: str, metrics: dict[str, Any]) -> None:
+        """Tell the study the finished run's result (complete, pruned, or a twin's)."""
+        States = optuna().trial.TrialState
         kept = {k: v for k, v in metrics.items() if isinstance(v, int | float | bool)
                 and (k.startswith(("train_", "val_", "test_")) or k in KEPT_METRICS)}  # fmt: skip
         trial.set_user_attr("metrics", kept)
@@ -216,11 +240,34 @@ class Worker:
             trial.report(float(row[metric]), int(float(row["epoch"])))
 
         def report(record: dict) -> bool:
-            trial.report(float(record[metric]), int(record["epoch"]))
+            try:
+                trial.report(float(record[metric]), int(record["epoch"]))
+            except optuna().exceptions.UpdateFinishedTrialError:
+                raise TrialReleased(trial.number) from None
             return trial.should_prune()
 
         return train(config, out, resume=resume, force=not resume, progress=False,
                      on_epoch=report)  # fmt: skip
+
+
+    def _locked(self, trial, error: RunDirectoryLocked) -> None:
+        """The trial's run directory is held by a live process (a worker whose trial was
+        released while it still trained: it lets go at its next epoch). Queue the trial
+        again after a pause; after :data:`LOCKED_ATTEMPTS` attempts give it up."""
+        States = optuna().trial.TrialState
+        if trial.user_attrs.get("attempt", 0) >= LOCKED_ATTEMPTS:
+            trial.set_user_attr("error", str(error).splitlines()[0])
+            self.study.tell(trial, state=States.FAIL)
+            self.say(f"worker {self.index}: trial {trial.number} failed: {error}")
+            return
+        self.say(f"worker {self.index}: trial {trial.number}: {error}; queued again")
+        retry(self.study, trial.number)
+        time.sleep(LOCKED_PAUSE)
+
+
+class TrialReleased(Exception):
+    """The study no longer counts this worker's trial as running (another worker released
+    it): the worker stops training it at the epoch's end, its checkpoint kept."""
 
 
 _SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGUSR1") if hasattr(signal, n))
@@ -243,6 +290,11 @@ def _suggest(trial, name: str, dimension: Choices | Range):
 
 def _trials(study, states=None) -> list:
     return study.get_trials(deepcopy=False, states=states)
+
+
+def _released(study, trial) -> bool:
+    """Whether ``trial`` no longer runs: another worker released it (see :func:`retry`)."""
+    return study._storage.get_trial(trial._trial_id).state.is_finished()
 
 
 def _twin(study, run: str, number: int, finished_only: bool = False) -> int | None:
@@ -289,7 +341,8 @@ def release_stale(study, say=print) -> list[int]:
         if alive is None:  # asked, not yet marked: judge by its start
             start = trial.datetime_start
             alive = start.timestamp() if start is not None else now
-        gone = attrs.get("resode:host") == host and not _process_alive(attrs.get("resode:pid"))
+        pid = attrs.get("resode:pid")
+        gone = attrs.get("resode:host") == host and pid is not None and not _process_alive(pid)
         if gone or now - alive > STALE_AFTER:
             retry(study, trial.number)
             released.append(trial.number)
