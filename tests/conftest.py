@@ -40,7 +40,7 @@ def pytest_runtest_setup(item):
 
 def interrupted_and_resumed(args: list[str], out, monkeypatch) -> None:
     """``resode train ARGS --out OUT`` killed right after epoch 1's checkpoint, then resumed."""
-    import resode.training.loop as module
+    import resode.training.run_state as module
     from resode.cli import main
 
     original = module.save_checkpoint

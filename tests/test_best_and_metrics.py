@@ -21,7 +21,7 @@ from resode.cli import main
 from resode.runs import load_run
 from resode.storage import read_tensors
 from resode.tasks import balanced_class_weights, get_task
-from resode.training import loop as train_module
+from resode.training import run_state
 from resode.training.best import Best, track
 from resode.training.config import TrainConfig
 from resode.training.evaluation import evaluate
@@ -118,7 +118,7 @@ def test_keep_last_keeps_the_last_epoch(table, straight, tmp_path):
 
 def test_resume_mid_epoch_with_keep_best_is_bit_identical(table, straight, tmp_path, monkeypatch):
     reference, metrics = straight
-    original, calls = train_module.save_checkpoint, []
+    original, calls = run_state.save_checkpoint, []
 
     def save_then_stop(*args, **kwargs):
         original(*args, **kwargs)
@@ -128,7 +128,7 @@ def test_resume_mid_epoch_with_keep_best_is_bit_identical(table, straight, tmp_p
 
     out = tmp_path / "run"
     with monkeypatch.context() as patch:
-        patch.setattr(train_module, "save_checkpoint", save_then_stop)
+        patch.setattr(run_state, "save_checkpoint", save_then_stop)
         with pytest.raises(KeyboardInterrupt):
             train(_config(table, checkpoint_every=5), out, progress=False)
     resumed = train(_config(table, checkpoint_every=5), out, resume=True, progress=False)

@@ -44,7 +44,7 @@ def test_train_and_evaluate_in_a_subprocess(tmp_path):
 
 
 def test_resume_from_the_cli_matches_an_uninterrupted_run(tmp_path, monkeypatch):
-    import resode.training.loop as module
+    import resode.training.run_state as module
 
     assert main(["train", *TINY, "--epochs", "3", "--out", str(tmp_path / "a")]) == 0
     original = module.save_checkpoint

@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from resode.cli import main
-from resode.training import loop as train_module
+from resode.training import run_state
 
 ARGS = [
     "--data",
@@ -79,13 +79,13 @@ def test_two_gloo_processes_equal_one_process(tmp_path, single):
 
 def test_distributed_resume_continues_a_run(tmp_path, single, monkeypatch):
     out = tmp_path / "resumed"
-    original = train_module.save_checkpoint
+    original = run_state.save_checkpoint
 
     def save_then_stop(*args, **kwargs):
         original(*args, **kwargs)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_module, "save_checkpoint", save_then_stop)
+    monkeypatch.setattr(run_state, "save_checkpoint", save_then_stop)
     assert main(["train", *ARGS, "--out", str(out)]) == 130
     monkeypatch.undo()
     done = _torchrun("train", "--resume", str(out), "--quiet")

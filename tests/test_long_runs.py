@@ -18,7 +18,7 @@ from resode.cli import main
 from resode.data.loader import EpochBatches, augment_images, batch_generator
 from resode.runs.lock import LOCK, RunDirectoryLocked, RunLock
 from resode.storage import read_tensors
-from resode.training import loop as train_module
+from resode.training import run_state
 from resode.training import step as step_module
 from resode.training.config import TrainConfig
 from resode.training.loop import train
@@ -91,7 +91,7 @@ def test_checkpoint_every_writes_mid_epoch_checkpoints_that_resume_bit_for_bit(
 ):
     config = TrainConfig(**CONFIG, checkpoint_every=10)
     train(config, tmp_path / "straight", progress=False)
-    original, saved = train_module.save_checkpoint, []
+    original, saved = run_state.save_checkpoint, []
 
     def save_then_crash(*args, **kwargs):
         original(*args, **kwargs)
@@ -100,7 +100,7 @@ def test_checkpoint_every_writes_mid_epoch_checkpoints_that_resume_bit_for_bit(
             raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr(train_module, "save_checkpoint", save_then_crash)
+        patch.setattr(run_state, "save_checkpoint", save_then_crash)
         with pytest.raises(KeyboardInterrupt):
             train(config, tmp_path / "resumed", progress=False)
     assert [p and p["batch"] for p in saved] == [10, 20, 30, None]

@@ -13,7 +13,7 @@ from resode import ConvResNet, ResNet, TimeParameter
 from resode.cli import main
 from resode.errors import ResodeError
 from resode.runs import load_run
-from resode.training import loop as train_module
+from resode.training import run_state
 from resode.training.config import TrainConfig
 from resode.training.factory import build_model
 from resode.training.loop import train
@@ -219,7 +219,7 @@ def test_api_refuses_per_unit_steps_with_multilevel():
 
 
 def _interrupt_after(monkeypatch, saves: int) -> None:
-    original = train_module.save_checkpoint
+    original = run_state.save_checkpoint
     calls = []
 
     def save_then_stop(*args, **kwargs):
@@ -228,7 +228,7 @@ def _interrupt_after(monkeypatch, saves: int) -> None:
         if len(calls) == saves:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_module, "save_checkpoint", save_then_stop)
+    monkeypatch.setattr(run_state, "save_checkpoint", save_then_stop)
 
 
 CONFIG = TrainConfig(

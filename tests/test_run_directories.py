@@ -80,7 +80,7 @@ def test_a_failing_force_run_leaves_the_old_run_whole(tmp_path, capsys, monkeypa
     def killed(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("resode.training.loop.save_checkpoint", killed)
+    monkeypatch.setattr("resode.training.run_state.save_checkpoint", killed)
     assert main(["train", *TINY, "--seed", "5", "--out", str(out), "--force"]) == 130
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert not leftover(out, "resode-new").exists()

@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 from resode import TrainingDivergedError
 from resode.errors import ResodeError, RunDirectoryError
 from resode.runs import evaluate_run, load_run
-from resode.training import loop as train_module
+from resode.training import run_state
 from resode.training.config import TrainConfig
 from resode.training.loop import train
 
@@ -42,7 +42,7 @@ def test_ellipses_short_run_reaches_target(tmp_path, dynamics, epochs, target):
 
 
 def _interrupt_after(monkeypatch, epochs: int):
-    original = train_module.save_checkpoint
+    original = run_state.save_checkpoint
     calls = []
 
     def save_then_stop(*args, **kwargs):
@@ -51,7 +51,7 @@ def _interrupt_after(monkeypatch, epochs: int):
         if len(calls) == epochs:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_module, "save_checkpoint", save_then_stop)
+    monkeypatch.setattr(run_state, "save_checkpoint", save_then_stop)
 
 
 def test_resume_is_bit_exact(tmp_path, monkeypatch):

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..analysis.robustness import NORMS, Attack
+from ..analysis.attacks import NORMS, Attack
 from ..data.units import UserUnits
 from ..errors import ResodeError, check_choice, check_int, check_positive
 
@@ -58,7 +58,7 @@ class AdversarialTraining:
     ) -> torch.Tensor:
         """The batch x (standardized as the network takes it) moved to the attack's worst
         point within ε in user units, standardized again; ``seed`` draws the random start."""
-        from ..analysis.robustness import perturb
+        from ..analysis.attacks import perturb
 
         was_training = model.training
         model.eval()

@@ -17,16 +17,11 @@ from ..data import (
     DATASETS,
     STANDARD_SETS,
     check_dataset_name,
-    class_names,
-    dataset_kind,
-    dataset_task,
 )
 from ..data.files import TABLE_FORMATS, parse_source
-from ..data.loader import check_augment
 from ..data.standard import DATA_DIR_VARIABLE, check_data_dir, check_flag
 from ..errors import (
     ResodeError,
-    check_choice,
     check_int,
     check_nonnegative,
     check_positive,
@@ -34,9 +29,15 @@ from ..errors import (
 from ..model.spec import BlockSpec, block_setting
 from ..settings import check_settings, setting
 from ..tasks import TASKS
+from .config_rules import (
+    NETWORKS,
+    check_architecture,
+    check_comparisons,
+    check_multilevel,
+    check_network,
+    check_optimizer,
+)
 
-NETWORKS = {"ode": None, "resnet": "euler", "plain": "plain"}
-"""The kinds of network, and the integrator each one fixes (None: the one chosen)."""
 OPTIMIZERS = ("adam", "sgd", "gauss-newton")
 SCHEDULES = ("constant", "cosine", "step")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -285,11 +286,11 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         """Check every field; raise :class:`ResodeError` naming the field and what is allowed."""
         check_settings(self, [name for name in _names(TrainConfig) if name not in BLOCK_FIELDS])
-        self._validate_multilevel()
-        self._validate_architecture()
-        self._validate_network()
-        self._validate_optimizer()
-        self._validate_comparisons()
+        check_multilevel(self)
+        check_architecture(self)
+        check_network(self)
+        check_optimizer(self)
+        check_comparisons(self)
         self.block_spec()  # the block's fields, and how they fit together
         return self
 
@@ -309,189 +310,6 @@ class TrainConfig:
         if NETWORKS.get(self.network) is None:
             return self.T
         return [float(n) for n in steps] if isinstance(steps, list) else float(steps)
-
-    def _validate_network(self) -> None:
-        """``resnet`` and ``plain`` fix the integrator and h = 1: no --integrator, --T or
-        --multilevel of their own."""
-        fixed = NETWORKS[self.network]
-        if fixed is None:
-            return
-        defaults = TrainConfig.__dataclass_fields__
-        for name in ("integrator", "T"):
-            if getattr(self, name) not in (defaults[name].default, fixed):
-                raise ResodeError(
-                    f"network {self.network!r} fixes the integrator ({fixed}) and h = 1 "
-                    f"(T = steps): leave out {name}"
-                )
-        if self.multilevel is not None:
-            raise ResodeError(f"network {self.network!r} has h = 1: it takes no multilevel depths")
-
-    def _validate_architecture(self) -> None:
-        """Task, widths and steps must fit the dataset's task and kind."""
-        form = (parse_source(self.data) or ("",))[0]
-        for name in ("target", "id_column", "drop_columns"):
-            if getattr(self, name) is not None and form not in TABLE_FORMATS:
-                flag = "--" + name.replace("_", "-")
-                raise ResodeError(
-                    f"{flag} applies to a table (--data csv:PATH or parquet:PATH), "
-                    f"not {self.data!r}"
-                )
-        if self.drop_missing is not False and form not in TABLE_FORMATS:
-            raise ResodeError(
-                f"--drop-missing applies to a table (--data csv:PATH or parquet:PATH), "
-                f"not {self.data!r}"
-            )
-        if (self.data_dir is not None or self.download) and self.data not in STANDARD_SETS:
-            flag = "--data-dir" if self.data_dir is not None else "--download"
-            raise ResodeError(
-                f"{flag} applies to the files of {', '.join(STANDARD_SETS)}, not {self.data!r}"
-            )
-        options = self.source_options()
-        task, kind = dataset_task(self.data, **options), dataset_kind(self.data, **options)
-        if self.task is not None and check_choice("task", self.task, TASKS) != task:
-            fitting = sorted(n for n in DATASETS if dataset_task(n) == self.task)
-            raise ResodeError(
-                f"dataset {self.data!r} is for {task}, not {self.task}; "
-                f"{self.task} datasets: {', '.join(fitting)}"
-            )
-        check_augment(kind, self.augment)
-        if kind == "vector":
-            if self.widths is not None:
-                raise ResodeError(
-                    f"--widths applies to signal and image datasets, not {self.data!r}"
-                )
-        elif self.widths is not None:
-            if not isinstance(self.widths, list) or not self.widths:
-                raise ResodeError(f"widths must be a list of channel counts, got {self.widths!r}")
-            for value in self.widths:
-                check_int("width", value)
-        units = len(self.unit_widths()) if kind != "vector" else 1
-        steps = self.steps if isinstance(self.steps, list) else [self.steps]
-        if isinstance(self.steps, list) and len(steps) != units:
-            raise ResodeError(f"steps gives {len(steps)} values for {units} unit(s)")
-        for value in steps:
-            check_int("steps", value)
-        if self.image_size is not None:
-            check_int("image_size", self.image_size)
-            option = DATASETS[self.data].options.get("size") if self.data in DATASETS else None
-            if option is None:
-                raise ResodeError(f"--image-size applies to shapes and bars, not {self.data!r}")
-            option.check("size", self.image_size)
-
-    def _validate_optimizer(self) -> None:
-        """varpro needs a linear head (classification, regression); gauss-newton needs forward-
-        mode derivatives through the block and a batch whose Gauss–Newton matrix has at least
-        rank ``cg_iterations`` (B examples of k classes give rank ≤ B(k − 1), regression ≥ B)."""
-        for name in ("varpro", "compile", "augment"):
-            if not isinstance(getattr(self, name), bool):
-                raise ResodeError(f"{name} must be true or false, got {getattr(self, name)!r}")
-        if self.compile and (self.varpro or self.optimizer == "gauss-newton"):
-            raise ResodeError(
-                "--compile applies to adam and sgd steps without --varpro; "
-                "gauss-newton and varpro run eagerly"
-            )
-        task = dataset_task(self.data, **self.source_options())
-        self._validate_class_weight(task)
-        if self.adversarial is not None:
-            if task != "classification":
-                raise ResodeError(f"--adversarial applies to classification, not {task}")
-            if self.varpro or self.optimizer not in ("adam", "sgd"):
-                raise ResodeError("--adversarial applies to adam and sgd steps without --varpro")
-        if self.varpro and task not in ("classification", "regression"):
-            raise ResodeError(
-                f"--varpro applies to classification and regression, not {task} ({self.data!r})"
-            )
-        if self.optimizer != "gauss-newton":
-            return
-        if self.memory in ("reversible", "adjoint"):
-            raise ResodeError(
-                f"gauss-newton needs Jacobian-vector products, which memory {self.memory!r} "
-                "does not provide; use --memory store or checkpoint"
-            )
-        classes = len(class_names(self.data, **self.source_options()))
-        per_example = max(1, classes - 1)
-        if self.batch_size * per_example < self.cg_iterations:
-            need = -(-self.cg_iterations // per_example)
-            raise ResodeError(
-                f"gauss-newton with cg-iterations {self.cg_iterations} needs a batch of at least "
-                f"{need} examples (its Gauss–Newton matrix has rank ≤ {per_example} per "
-                f"example), got batch-size {self.batch_size}"
-            )
-
-    def _validate_comparisons(self) -> None:
-        """--baselines needs a table (vectors) for classification or regression; --folds K one
-        file (or folder) of a user's with at least K rows; --fold k, 1 ≤ k ≤ K, needs --folds."""
-        from .baselines import applies
-
-        options = self.source_options()
-        if self.baselines:
-            task, kind = dataset_task(self.data, **options), dataset_kind(self.data, **options)
-            if not applies(task, kind):
-                raise ResodeError(
-                    f"--baselines applies to tables (vectors) for classification or regression, "
-                    f"not {kind} data for {task} ({self.data!r})"
-                )
-        if self.folds is None:
-            if self.fold is not None:
-                raise ResodeError(f"--fold {self.fold} needs --folds K, the number of folds")
-            return
-        if self.fold is not None and self.fold > self.folds:
-            raise ResodeError(f"--fold must lie in 1 … {self.folds} (--folds), got {self.fold}")
-        if parse_source(self.data) is None:
-            raise ResodeError(
-                f"--folds applies to your own data (csv:, npz:, folder:PATH), not the built-in "
-                f"dataset {self.data!r}"
-            )
-        from ..data.sources import describe_source
-
-        tables = describe_source(self.data, **options).tables
-        if "all" not in tables:
-            raise ResodeError(
-                f"--folds needs one file of all rows; {self.data} has fixed split files "
-                f"({', '.join(tables)}), which cross-validation would ignore"
-            )
-        if self.folds > tables["all"].count:
-            raise ResodeError(
-                f"--folds {self.folds} asks for more folds than the {tables['all'].count} rows "
-                f"of {self.data}"
-            )
-
-    def _validate_class_weight(self, task: str) -> None:
-        """Class weights apply to a cross-entropy trained by adam or sgd (varpro's head and
-        gauss-newton's curvature are unweighted)."""
-        if self.class_weight in (None, "none"):
-            return
-        if task == "regression":
-            raise ResodeError(
-                f"--class-weight applies to classification and segmentation, not regression "
-                f"({self.data!r})"
-            )
-        if self.varpro or self.optimizer == "gauss-newton":
-            raise ResodeError("--class-weight applies to adam and sgd steps without --varpro")
-
-    def _validate_multilevel(self) -> None:
-        """Levels N_0 < N_1 < …: at least two, each an integer multiple of the one before."""
-        levels = self.multilevel
-        if levels is None:
-            return
-        if not isinstance(levels, list) or len(levels) < 2:
-            raise ResodeError(
-                f"multilevel needs at least two depths, e.g. 4,8,16,32; got {levels!r}"
-            )
-        for value in levels:
-            check_int("multilevel depth", value)
-        for coarse, fine in zip(levels, levels[1:]):
-            if fine <= coarse:
-                raise ResodeError(f"multilevel depths must increase, got {coarse} then {fine}")
-            if fine % coarse:
-                raise ResodeError(
-                    f"each multilevel depth must be a multiple of the one before, "
-                    f"got {coarse} then {fine}"
-                )
-        if self.steps != levels[-1]:
-            raise ResodeError(
-                f"with multilevel, steps is the final depth {levels[-1]}, got {self.steps!r}"
-            )
 
     def levels(self) -> list[int | list[int]]:
         """Steps of each training level: ``multilevel``, or ``[steps]`` for a one-level run."""

@@ -28,7 +28,7 @@ from .preemption import TrainingInterrupted
 from .step import diagnose_in_epoch, head_inputs, optimizer_step
 
 if TYPE_CHECKING:
-    from .loop import Run
+    from .run_state import Run
 
 
 @dataclass(frozen=True)

@@ -22,32 +22,27 @@ multilevel run keeps the best epoch of its final level.
 A run goes through the phases set-up (:func:`_set_up`: data, checkpoint to resume from,
 model, optimizer), resume or start (:func:`_resume_or_start`), one :func:`_train_level` per
 level (each a series of epochs, :func:`.epoch.run_epoch`) and :func:`.results.finish`; a
-:class:`Run` carries the state from one to the next.
+:class:`.run_state.Run` carries the state from one to the next.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable
-from contextlib import nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
-from ..data import Dataset, load_dataset
+from ..data import load_dataset
 from ..data.loader import default_workers
 from ..errors import ResodeError, RunDirectoryError
 from ..runs.directory import NewRun, ResumedRun, run_folder
-from ..runs.layout import CHECKPOINT, HISTORY
+from ..runs.layout import CHECKPOINT
 from ..runs.lock import RunDirectoryLocked
-from ..storage import atomic_write
 from ..tasks import balanced_class_weights, get_task
 from . import distributed
 from .adversarial import AdversarialTraining, UserUnits
-from .best import Best, holds_best, patience_ran_out, restart_patience, track, write_best_model
+from .best import Best, patience_ran_out, restart_patience, track
 from .config import DTYPES, TrainConfig
 from .epoch import Position, run_epoch
 from .evaluation import check_targets, evaluate
@@ -63,87 +58,18 @@ from .multilevel import prolongate
 from .preemption import Preemption
 from .resources import check_fits
 from .results import finish
+from .run_state import Run, save_progress
 from .state import (
     read_checkpoint,
     read_config,
     restore_checkpoint,
     same_run,
-    save_checkpoint,
     stored_preprocessing,
     write_config,
 )
 
 _SHOWN = ("train_loss", "train_accuracy", "val_accuracy", "val_r2", "val_miou")
 """The history columns the progress bar shows."""
-
-
-@dataclass
-class Run:
-    """The state of one training run, handed from phase to phase.
-
-    ``model`` is the network being trained (prolongated in place between levels);
-    ``network`` is what the forward pass of a step calls: the model, or its DDP wrapper under
-    torchrun, compiled with ``config.compile``.
-    ``counters`` holds epoch, step and level; ``history`` one record per epoch;
-    ``summaries`` one per finished level of a multilevel run. ``workers`` is the training
-    loader's processes (0: batches in process); ``position`` where a resumed epoch goes on,
-    ``epoch_rng`` the shuffling generator's state at the start of the epoch in progress.
-    ``out`` is the folder written now: ``place.out`` itself, or for a run replacing another
-    the staging folder beside it until the first checkpoint swaps it in. ``best`` is the
-    best validation epoch of the level in progress; ``stopped_early`` whether ``patience``
-    ended the last level trained in this process; ``pruned`` whether ``on_epoch`` ended the
-    run.
-    """
-
-    config: TrainConfig
-    out: Path
-    context: distributed.Context
-    dataset: Dataset
-    task: object
-    info: dict
-    levels: list
-    model: torch.nn.Module
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
-    generator: torch.Generator
-    progress: bool = True
-    guard: int = 0
-    state_bound: float = 1e6
-    counters: dict = field(default_factory=lambda: {"epoch": 0, "step": 0, "level": 0})
-    history: list[dict] = field(default_factory=list)
-    summaries: list[dict] = field(default_factory=list)
-    network: torch.nn.Module | None = None
-    writer: object | None = None
-    varpro: object | None = None
-    workers: int = 0
-    position: Position | None = None
-    epoch_rng: torch.Tensor | None = None
-    preemption: Preemption | None = None
-    place: NewRun | ResumedRun | None = None
-    best: Best | None = None
-    stopped_early: bool = False
-    adversarial: AdversarialTraining | None = None
-    units: UserUnits | None = None
-    on_epoch: Callable[[dict], bool] | None = None
-    pruned: bool = False
-
-    @property
-    def destination(self) -> Path:
-        """The run directory as the user named it (``out`` may still be a staging folder)."""
-        return self.place.out if self.place is not None else self.out
-
-    @property
-    def multilevel(self) -> bool:
-        return self.config.multilevel is not None
-
-
-def _write_history(out: Path, history: list[dict]) -> None:
-    columns = list(dict.fromkeys(key for row in history for key in row))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns)
-    writer.writeheader()
-    writer.writerows(history)
-    atomic_write(out / HISTORY, lambda f: f.write(buffer.getvalue()))
 
 
 def _tensorboard_writer(out: Path):
@@ -362,14 +288,14 @@ def _train_level(run: Run, level: int) -> None:
     run.network = _network(run)
     bar = _progress_bar(run, level, start)
     while not _level_done(run, start, level):
-        record = run_epoch(run, lambda position: _save(run, None, position))
+        record = run_epoch(run, lambda position: save_progress(run, None, position))
         if run.multilevel:
             record = {"epoch": record["epoch"], "level": level, "steps": run.levels[level]} | {
                 k: v for k, v in record.items() if k != "epoch"
             }
         run.history.append(record)
         run.best = track(run.best, record, "val_" + run.task.headline, level)
-        _save(run, record)
+        save_progress(run, record)
         run.context.barrier()
         bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k in _SHOWN})
         bar.update()
@@ -453,45 +379,3 @@ def _level_summary(run: Run, start: int, level: int) -> dict:
         metrics = evaluate(run.model, run.dataset, split)
         summary.update({f"{split}_{k}": v for k, v in metrics.items()})
     return summary
-
-
-def _save(run: Run, record: dict | None, position: Position | None = None) -> None:
-    """On rank 0: write the checkpoint and model.safetensors; at the end of an epoch
-    (``record``) also history.csv and TensorBoard scalars. A mid-epoch checkpoint stores
-    ``position`` and the shuffling generator's state at the start of the epoch."""
-    if not run.context.is_main:
-        return
-    with run.preemption.writing() if run.preemption is not None else nullcontext():
-        _write_state(run, record, position)
-        if run.place is not None and run.place.staged:  # a replacement's first checkpoint
-            run.out = run.place.commit()
-
-
-def _write_state(run: Run, record: dict | None, position: Position | None) -> None:
-    """model.safetensors first when the epoch ``record`` is the new best (``keep="best"``),
-    then the checkpoint (with the latest weights to model.safetensors otherwise), history."""
-    keeps_best = holds_best(run.config.keep, run.best, run.counters["level"])
-    if keeps_best and record is not None and run.best.epoch == record["epoch"]:
-        write_best_model(run.out, run.model, run.best)
-    save_checkpoint(  # looked up at call time: tests wrap it to interrupt a run
-        run.out,
-        run.config,
-        run.model,
-        run.optimizer,
-        run.scheduler,
-        run.generator,
-        run.counters,
-        run.history,
-        run.summaries,
-        position=None if position is None else position.to_dict(),
-        shuffle_state=None if position is None else run.epoch_rng,
-        best=None if run.best is None else run.best.to_dict(),
-        latest_model=not keeps_best,
-    )
-    if record is None:
-        return
-    _write_history(run.out, run.history)
-    if run.writer is not None:
-        for key, value in record.items():
-            if key != "epoch":
-                run.writer.add_scalar(key, value, run.counters["epoch"])

@@ -22,7 +22,7 @@ from .gauss_newton import GaussNewton
 from .regularizers import regularization
 
 if TYPE_CHECKING:
-    from .loop import Run
+    from .run_state import Run
 
 
 def diverged(value: float, epoch: int, out: Path) -> TrainingDivergedError:
