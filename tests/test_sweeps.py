@@ -83,7 +83,10 @@ def _same_weights(a: Path, b: Path) -> None:
         ('steps = [2, 4]', "seeds = [1, 1]", {}, ("distinct integers",)),
         ('steps = [2, 4]', "", {"steps": 3}, ("steps both fixed and swept",)),
         ("steps = {low = 1, high = 20000, step = 1}", "", {}, ("holds 20000 configurations",)),
-        ('steps = [2, 4]', "", {"dynamics": "nosuch"}, ("allow no point of the space", "nosuch")),
+        ('steps = [2, 4]', "", {"dynamics": "nosuch"},
+         ("no point of the space can run", "same reason", "nosuch")),
+        ('integrator = ["rk4", "heun"]', "", {"dynamics": "parabolic", "lipschitz": 1.0},
+         ("the settings allow no point of the space", "rk4")),
     ],
 )  # fmt: skip
 def test_bad_specs_are_one_line_before_any_trial(tmp_path, capsys, space, sweep, fixed, pieces):

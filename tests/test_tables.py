@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -236,6 +237,25 @@ def test_every_problem_of_a_table_is_refused_in_one_message(tmp_path, capsys):
     assert main(["train", "--data", f"csv:{tmp_path / 'empty.csv'}", "--target", "species",
                  *FLAGS, "--out", str(tmp_path / "run")]) == 2  # fmt: skip
     assert "holds no examples" in capsys.readouterr().err
+
+
+def test_a_first_row_that_does_not_name_every_field_is_refused(tmp_path, capsys):
+    """scikit-learn's breast_cancer.csv starts with a row of counts and class names (569, 30,
+    malignant, benign) above rows of 31 fields: read as it is, 27 fields would become an index
+    and three of the 30 measurements would be trained on."""
+    import sklearn.datasets
+
+    raw = Path(sklearn.datasets.__file__).parent / "data" / "breast_cancer.csv"
+    assert main(["train", "--data", f"csv:{raw}", "--target", "benign", *FLAGS,
+                 "--out", str(tmp_path / "run")]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "the first row names 4 column(s) but the data rows have 31 fields" in err
+    assert "569, 30, malignant, benign" in err
+    assert not (tmp_path / "run").exists()
+    (tmp_path / "named.csv").write_text("a,b,y\n" + "1,2,3,0\n4,5,6,1\n" * 10)
+    with pytest.raises(ResodeError, match="names 3 column.*have 4 fields"):
+        load_dataset(f"csv:{tmp_path / 'named.csv'}", target="y")
 
 
 @pytest.mark.parametrize("content", ["", "a,b\n1,2,3,4\n\x00\x01", "x;y\n1;2\n"])

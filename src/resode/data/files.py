@@ -136,6 +136,7 @@ def read_frame(path: Path, parquet: bool | None = None) -> object:
         else:
             sep = "\t" if path.suffix.lower() in TAB_SUFFIXES else ","
             frame = pandas.read_csv(path, sep=sep, na_values=["?"], skipinitialspace=True)
+            _check_header(path, frame, pandas)
     except ResodeError:
         raise
     except pandas.errors.EmptyDataError:
@@ -148,6 +149,20 @@ def read_frame(path: Path, parquet: bool | None = None) -> object:
     if duplicated:
         raise ResodeError(f"{path} has two columns named {', '.join(map(repr, duplicated))}")
     return frame
+
+
+def _check_header(path: Path, frame, pandas) -> None:
+    """The first row must name every field of the data rows. When the rows are longer,
+    pandas takes their leading fields as an index and keeps only the last ones as columns:
+    most of the table would be lost without a word."""
+    if isinstance(frame.index, pandas.RangeIndex):
+        return
+    named, extra = len(frame.columns), frame.index.nlevels
+    raise ResodeError(
+        f"{path}: the first row names {named} column(s) but the data rows have "
+        f"{named + extra} fields; the first row must be a header that names every column "
+        f"(it reads {', '.join(map(str, frame.columns[:6]))}{' …' if named > 6 else ''})"
+    )
 
 
 def nearest_name(name: str, names) -> str:

@@ -375,8 +375,11 @@ def _check_values(spec: SweepSpec) -> list[tuple[dict, str]]:
         except TypeError as error:  # a value of the wrong type for its setting
             refused.append((combo, str(error)))
     if len(refused) == len(combos):  # the fixed settings, not a value of the space
-        raise ResodeError(f"{spec.path}: the settings allow no point of the space: "
-                          f"{refused[0][1]}")  # fmt: skip
+        reason = refused[0][1]
+        if all(r == reason for _, r in refused):  # not the space's: [fixed] or the data
+            raise ResodeError(f"{spec.path}: no point of the space can run, each for the same "
+                              f"reason (the fixed settings or the data): {reason}")  # fmt: skip
+        raise ResodeError(f"{spec.path}: the settings allow no point of the space: {reason}")
     refused_combos = [c for c, _ in refused]
     for name in names:
         for value in values[name]:
