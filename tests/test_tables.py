@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -267,3 +268,51 @@ def test_predict_never_gives_a_traceback_on_a_broken_table(tmp_path, capsys, con
     (tmp_path / "bad.csv").write_text(content)
     assert main(["predict", str(tmp_path / "run"), str(tmp_path / "bad.csv")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def _sklearn_table(name: str) -> Path:
+    import sklearn.datasets
+
+    return Path(sklearn.datasets.__file__).parent / "data" / name
+
+
+def test_semicolons_with_decimal_commas_and_tabs_read_as_the_comma_file(tmp_path):
+    """A spreadsheet in a European locale writes ``1,5`` between semicolons; quoted names
+    may hold commas."""
+    frame = _frame(60, np.random.default_rng(9)).rename(columns={"mass": "mass, kg"})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    frame.to_csv(tmp_path / "eu.csv", index=False, sep=";", decimal=",")
+    frame.to_csv(tmp_path / "points.csv", index=False, sep=";")
+    frame.to_csv(tmp_path / "tabs.csv", index=False, sep="\t")
+    assert re.search(r";\d+,\d+;", (tmp_path / "eu.csv").read_text())  # decimal commas
+    base = load_dataset(f"csv:{tmp_path / 't.csv'}", seed=1, target="species")
+    assert base.preprocessing["features"][0] == "mass, kg"
+    for name in ("eu", "points", "tabs"):
+        other = load_dataset(f"csv:{tmp_path / f'{name}.csv'}", seed=1, target="species")
+        torch.testing.assert_close(other.x_train, base.x_train)
+        assert other.preprocessing == base.preprocessing, name
+
+
+def test_a_table_separated_by_spaces_reads_by_its_names(tmp_path):
+    """scikit-learn's linnerud_exercise.csv: ``Chins Situps Jumps`` over rows of numbers."""
+    from resode.data.dialect import text_dialect
+
+    raw = _sklearn_table("linnerud_exercise.csv")
+    assert text_dialect(raw).name == "spaces"
+    data = load_dataset(f"csv:{raw}", seed=0, target="Jumps", task="regression")
+    assert data.preprocessing["features"] == ["Chins", "Situps"]
+    assert sum(len(data.split(s)[0]) for s in ("train", "val", "test")) == 20
+    (tmp_path / "one.csv").write_text("body mass\n1.5\n2.5\n")  # one column, a space in its name
+    assert text_dialect(tmp_path / "one.csv").name == "comma"
+
+
+def test_a_file_without_a_header_row_is_refused(tmp_path, capsys):
+    """scikit-learn's diabetes_data_raw.csv.gz holds numbers from its first row on: read as
+    it is, the first patient would name the columns."""
+    raw = _sklearn_table("diabetes_data_raw.csv.gz")
+    assert main(["train", "--data", f"csv:{raw}", "--target", "87", *FLAGS,
+                 "--out", str(tmp_path / "run")]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "the first row is all numbers, so the file has no header row" in err
+    assert "59, 2, 32.1, 101.0, 157, 93.2 …" in err

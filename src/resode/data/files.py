@@ -12,6 +12,7 @@ and ``test/`` of an image folder (the validation split may be left out).
 
 from __future__ import annotations
 
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,10 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ResodeError
+from .dialect import read_text_table
 
 FORMATS = ("csv", "parquet", "npz", "folder")
 TABLE_FORMATS = ("csv", "parquet")
-TAB_SUFFIXES = (".tsv", ".tab")
 SPLIT_NAMES = ("train", "val", "test")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
@@ -121,9 +122,11 @@ def _pandas():
 
 
 def read_frame(path: Path, parquet: bool | None = None) -> object:
-    """A CSV/TSV (``.tsv``, ``.tab``: tab-separated) or Parquet file as a pandas DataFrame,
-    types inferred per column; empty cells, ``NA``, ``NaN``, ``null`` and ``?`` are gaps.
-    ``parquet``: whether the file is Parquet (``parquet:PATH``), None: by its suffix."""
+    """A text table (its separator and decimal mark found by :mod:`.dialect`: comma, tab,
+    semicolon or spaces) or Parquet file as a pandas DataFrame, types inferred per column;
+    empty cells, ``NA``, ``NaN``, ``null`` and ``?`` are gaps. ``parquet``: whether the file
+    is Parquet (``parquet:PATH``), None: by its suffix. A text table's first row must name
+    its columns."""
     pandas = _pandas()
     try:
         if path.suffix.lower() == ".parquet" if parquet is None else parquet:
@@ -134,8 +137,7 @@ def read_frame(path: Path, parquet: bool | None = None) -> object:
                     "reading Parquet needs pyarrow: pip install 'resode[tables]'"
                 ) from None
         else:
-            sep = "\t" if path.suffix.lower() in TAB_SUFFIXES else ","
-            frame = pandas.read_csv(path, sep=sep, na_values=["?"], skipinitialspace=True)
+            frame = read_text_table(path, pandas, na_values=["?"])
             _check_header(path, frame, pandas)
     except ResodeError:
         raise
@@ -155,14 +157,29 @@ def _check_header(path: Path, frame, pandas) -> None:
     """The first row must name every field of the data rows. When the rows are longer,
     pandas takes their leading fields as an index and keeps only the last ones as columns:
     most of the table would be lost without a word."""
-    if isinstance(frame.index, pandas.RangeIndex):
-        return
-    named, extra = len(frame.columns), frame.index.nlevels
-    raise ResodeError(
-        f"{path}: the first row names {named} column(s) but the data rows have "
-        f"{named + extra} fields; the first row must be a header that names every column "
-        f"(it reads {', '.join(map(str, frame.columns[:6]))}{' …' if named > 6 else ''})"
-    )
+    names = [str(name).strip() for name in frame.columns]
+    shown = f"it reads {', '.join(names[:6])}{' …' if len(names) > 6 else ''}"
+    if not isinstance(frame.index, pandas.RangeIndex):
+        named, extra = len(names), frame.index.nlevels
+        raise ResodeError(
+            f"{path}: the first row names {named} column(s) but the data rows have "
+            f"{named + extra} fields; the first row must be a header that names every column "
+            f"({shown})"
+        )
+    if len(names) > 1 and all(_is_number(name) for name in names):
+        raise ResodeError(
+            f"{path}: the first row is all numbers, so the file has no header row and that "
+            f"row would be lost; add a first row that names the columns ({shown})"
+        )
+
+
+def _is_number(text: str) -> bool:
+    """Whether a header name reads as a number (pandas adds .1, .2 … to repeated names)."""
+    try:
+        float(re.sub(r"(\.\d+)\.\d+$", r"\1", text))
+    except ValueError:
+        return False
+    return True
 
 
 def nearest_name(name: str, names) -> str:
