@@ -254,9 +254,25 @@ def test_a_first_row_that_does_not_name_every_field_is_refused(tmp_path, capsys)
     assert "the first row names 4 column(s) but the data rows have 31 fields" in err
     assert "569, 30, malignant, benign" in err
     assert not (tmp_path / "run").exists()
-    (tmp_path / "named.csv").write_text("a,b,y\n" + "1,2,3,0\n4,5,6,1\n" * 10)
-    with pytest.raises(ResodeError, match="names 3 column.*have 4 fields"):
-        load_dataset(f"csv:{tmp_path / 'named.csv'}", target="y")
+    (tmp_path / "short.csv").write_text("a,y\n" + "1,2,3,0\n4,5,6,1\n" * 10)
+    with pytest.raises(ResodeError, match="names 2 column.*have 4 fields"):
+        load_dataset(f"csv:{tmp_path / 'short.csv'}", target="y")
+
+
+def test_row_names_without_a_header_field_are_an_identifier_column(tmp_path):
+    """R's write.table writes a row's name first and leaves that column unnamed in the first
+    row; names in single quotes (as some statistics programs write them) lose the quotes."""
+    rng = np.random.default_rng(3)
+    rows = [f'"site {i}" {x:.3f} {x > 0:d}' for i, x in enumerate(rng.normal(size=60))]
+    (tmp_path / "r.txt").write_text("'level' 'high'\n" + "\n".join(rows) + "\n")
+    data = load_dataset(f"csv:{tmp_path / 'r.txt'}", seed=0, target="high")
+    assert data.preprocessing["features"] == ["level"]
+    columns = {c["name"]: c["kind"] for c in data.preprocessing["table"]["columns"]}
+    assert columns == {"Unnamed: 0": "identifier", "level": "number"}
+    (tmp_path / "notes.csv").write_text("Series: unemployment\nRate: percent\n\nid,year,value\n"
+                                        "a,1959,5.8\nb,1960,5.1\n")  # fmt: skip
+    with pytest.raises(ResodeError, match="line .* has 3 fields but the first row has 1.*notes"):
+        load_dataset(f"csv:{tmp_path / 'notes.csv'}", target="value")
 
 
 @pytest.mark.parametrize("content", ["", "a,b\n1,2,3,4\n\x00\x01", "x;y\n1;2\n"])

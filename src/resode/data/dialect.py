@@ -7,8 +7,10 @@ fields by runs of spaces; ``.tsv`` and ``.tab`` files by tabs. The rules, in ord
 1. ``.tsv``/``.tab``: tab.
 2. Otherwise the first non-empty row, with its quoted names left out, decides: the one of
    comma, tab and semicolon it holds most of (a tie goes to that order).
-3. A first row with none of them is split at runs of spaces when it and the second row then
-   have the same number (two or more) of fields; otherwise the file has one column.
+3. A first row with none of them is split at runs of spaces (a quoted name is one word) when
+   the next rows (up to four) then have one same count of two or more fields, and the first
+   row that count or one less (R's ``write.table`` leaves the row names' column unnamed);
+   otherwise the file has one column.
 
 Semicolon-separated files are read with a decimal comma when that makes more columns numbers
 than a decimal point does (:func:`read_text_table`).
@@ -28,6 +30,7 @@ SEPARATORS = {",": "comma", "\t": "tab", ";": "semicolon"}
 SPACES = r"\s+"
 _OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 _QUOTED = re.compile(r'"[^"]*"')
+_WORDS = re.compile(r'"[^"]*"|\S+')
 _SNIFFED = 1 << 16
 """Characters read to find the first rows."""
 
@@ -40,7 +43,7 @@ class Dialect:
     name: str
 
 
-def _first_rows(path: Path, count: int = 2) -> list[str]:
+def _first_rows(path: Path, count: int) -> list[str]:
     """The first ``count`` non-empty rows of a text file (compressed by suffix: gz, bz2, xz)."""
     opener = _OPENERS.get(path.suffix.lower(), open)
     try:
@@ -56,7 +59,7 @@ def text_dialect(path: Path) -> Dialect:
     """The separator of the text table at ``path`` (see the module docstring)."""
     if path.suffix.lower() in TAB_SUFFIXES:
         return Dialect("\t", "tab")
-    rows = _first_rows(path)
+    rows = _first_rows(path, 5)
     if not rows:
         return Dialect(",", "comma")
     header = _QUOTED.sub("", rows[0])
@@ -64,8 +67,9 @@ def text_dialect(path: Path) -> Dialect:
     most = max(SEPARATORS, key=lambda separator: counts[separator])
     if counts[most]:
         return Dialect(most, SEPARATORS[most])
-    widths = {len(row.split()) for row in rows}
-    if len(rows) == 2 and len(widths) == 1 and widths.pop() > 1:
+    first, *data = (len(_WORDS.findall(row)) for row in rows)
+    widths = set(data)
+    if len(widths) == 1 and (width := widths.pop()) > 1 and first in (width, width - 1):
         return Dialect(SPACES, "spaces")
     return Dialect(",", "comma")
 

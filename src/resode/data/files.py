@@ -24,6 +24,8 @@ from .dialect import read_text_table
 
 FORMATS = ("csv", "parquet", "npz", "folder")
 TABLE_FORMATS = ("csv", "parquet")
+ROW_NAMES = "Unnamed: 0"
+"""The name of a text table's unnamed first column (pandas' name: an identifier, left out)."""
 SPLIT_NAMES = ("train", "val", "test")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
@@ -137,14 +139,21 @@ def read_frame(path: Path, parquet: bool | None = None) -> object:
                     "reading Parquet needs pyarrow: pip install 'resode[tables]'"
                 ) from None
         else:
-            frame = read_text_table(path, pandas, na_values=["?"])
-            _check_header(path, frame, pandas)
+            frame = _checked_header(path, read_text_table(path, pandas, na_values=["?"]), pandas)
     except ResodeError:
         raise
     except pandas.errors.EmptyDataError:
         raise ResodeError(f"{path} is empty: it needs a header row and data rows") from None
     except (OSError, ValueError, UnicodeDecodeError, pandas.errors.ParserError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        uneven = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", first)
+        if uneven:
+            named, line, saw = uneven.groups()
+            raise ResodeError(
+                f"{path}: line {line} has {saw} fields but the first row has {named}; a table "
+                f"starts with its header row (remove any lines of notes above it) and every "
+                f"row has as many fields"
+            ) from None
         raise ResodeError(f"cannot read {path} as a table: {first}") from None
     frame.columns = [str(name).strip() for name in frame.columns]
     duplicated = sorted({n for n in frame.columns if list(frame.columns).count(n) > 1})
@@ -153,24 +162,32 @@ def read_frame(path: Path, parquet: bool | None = None) -> object:
     return frame
 
 
-def _check_header(path: Path, frame, pandas) -> None:
-    """The first row must name every field of the data rows. When the rows are longer,
-    pandas takes their leading fields as an index and keeps only the last ones as columns:
-    most of the table would be lost without a word."""
+def _checked_header(path: Path, frame, pandas):
+    """The frame with the first row's names, checked: that row must name every field of the
+    data rows. One field more in every data row is R's row names (``write.table``): they
+    become the unnamed first column. With more, pandas would take the leading fields as an
+    index and keep only the last ones as columns: most of the table lost without a word.
+    Names in single quotes lose them; a first row of numbers only is data, not a header."""
     names = [str(name).strip() for name in frame.columns]
+    names = [n[1:-1] if len(n) > 1 and n[0] == n[-1] == "'" else n for n in names]
     shown = f"it reads {', '.join(names[:6])}{' …' if len(names) > 6 else ''}"
     if not isinstance(frame.index, pandas.RangeIndex):
         named, extra = len(names), frame.index.nlevels
-        raise ResodeError(
-            f"{path}: the first row names {named} column(s) but the data rows have "
-            f"{named + extra} fields; the first row must be a header that names every column "
-            f"({shown})"
-        )
+        if extra > 1:
+            raise ResodeError(
+                f"{path}: the first row names {named} column(s) but the data rows have "
+                f"{named + extra} fields; the first row must be a header that names every "
+                f"column ({shown})"
+            )
+        frame = frame.reset_index(names=ROW_NAMES if ROW_NAMES not in names else None)
+        names = [str(frame.columns[0]), *names]
     if len(names) > 1 and all(_is_number(name) for name in names):
         raise ResodeError(
             f"{path}: the first row is all numbers, so the file has no header row and that "
             f"row would be lost; add a first row that names the columns ({shown})"
         )
+    frame.columns = names
+    return frame
 
 
 def _is_number(text: str) -> bool:
