@@ -60,6 +60,17 @@ def storage_url(url: str | None, sweep_dir: Path) -> str:
     return url
 
 
+def claim_lock_path(study) -> Path | None:
+    """The file whose lock makes claiming a trial atomic between the processes of one machine,
+    for a SQLite study; None for other storages. Optuna pops a waiting trial by reading its
+    state and then setting it to running; a server database locks the row in between, the
+    journal orders its log, but Python's SQLite driver runs the read outside the writing
+    transaction, so two workers could both claim one trial."""
+    storage = getattr(study._storage, "_backend", study._storage)
+    url = str(getattr(storage, "url", ""))
+    return Path(url[len("sqlite:///"):] + ".claim") if url.startswith("sqlite:///") else None
+
+
 def shown(url: str) -> str:
     """``url`` with its password hidden, for messages."""
     head, sep, rest = url.partition("://")

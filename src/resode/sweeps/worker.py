@@ -18,6 +18,9 @@ A trial is one configuration with one seed; its run directory is ``SWEEP_DIR/tri
 4. **Tell.** The trial's value is the run's final validation metric (of the model it kept);
    its user attribute ``metrics`` copies the run's final metrics and seconds.
 
+Steps 1 and 2 run under :func:`.study.claim_lock_path`'s lock for a SQLite study, so that the
+workers of one machine never claim one trial twice.
+
 SIGTERM or SIGUSR1 while training writes the run's checkpoint (as ``resode train`` does); the
 worker then fails the trial, enqueues its retry and ends with :data:`RESUMABLE`: whichever
 worker runs next resumes it. Between trials, the worker ends before claiming another.
@@ -30,8 +33,14 @@ import signal
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - platforms without flock
+    fcntl = None
 
 from ..analysis.diagnosis import StabilityError
 from ..errors import ResodeError, TrainingDivergedError
@@ -40,7 +49,7 @@ from ..runs.load import read_document, read_history
 from ..runs.lock import RunDirectoryLocked
 from ..training.preemption import RESUMABLE, StoppedAtOnce, TrainingInterrupted
 from .spec import Choices, Range, SweepSpec, configuration_key, encode
-from .study import optuna, trial_attrs
+from .study import claim_lock_path, optuna, trial_attrs
 
 TRIALS = "trials"
 HEARTBEAT = 10.0
@@ -66,6 +75,7 @@ class Worker:
         self.say = say
         self.stop_requested: str | None = None
         self.host, self.pid = socket.gethostname(), os.getpid()
+        self.claim_lock = claim_lock_path(study)
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -76,8 +86,9 @@ class Worker:
         try:
             skipped = 0
             while self.stop_requested is None:
-                release_stale(self.study, self.say)
-                claimed = self._claim()
+                with _exclusive(self.claim_lock):
+                    release_stale(self.study, self.say)
+                    claimed = self._claim()
                 if claimed is None:
                     break
                 if claimed == "skipped":
@@ -271,6 +282,20 @@ class TrialReleased(Exception):
 
 
 _SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGUSR1") if hasattr(signal, n))
+
+
+@contextmanager
+def _exclusive(path: Path | None):
+    """Hold an exclusive lock on the file ``path`` (nothing when None or without flock)."""
+    if path is None or fcntl is None:
+        yield
+        return
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _main_thread() -> bool:
