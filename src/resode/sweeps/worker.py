@@ -260,7 +260,6 @@ class Worker:
         return train(config, out, resume=resume, force=not resume, progress=False,
                      on_epoch=report)  # fmt: skip
 
-
     def _locked(self, trial, error: RunDirectoryLocked) -> None:
         """The trial's run directory is held by a live process (a worker whose trial was
         released while it still trained: it lets go at its next epoch). Queue the trial
