@@ -233,6 +233,21 @@ def read_spec(path: str | Path, folder: str | Path | None = None) -> SweepSpec:
             "tables [sweep], [fixed] and [space]"
         )
     sweep = _table(document, "sweep", path)
+    sampler, seeds, trials, recipe, config = _sweep_settings(sweep, path, folder)
+    fixed, space = _fixed_and_space(document, path, folder)
+    if sampler == "grid":
+        _check_grid(space, trials, path)
+    elif trials is None:
+        trials = DEFAULT_TRIALS
+    spec = SweepSpec(path, sampler, seeds, trials, "", "maximize", fixed, space, recipe, config)
+    spec.skipped = _check_values(spec)
+    spec.metric, spec.direction = _metric(sweep.get("metric"), spec, path)
+    return spec
+
+
+def _sweep_settings(sweep: dict, path: Path, folder: Path) -> tuple:
+    """The [sweep] table's sampler, seeds, trials (None: not given), recipe and config (an
+    absolute path, its file checked)."""
     bad = sorted(set(sweep) - set(SWEEP_KEYS))
     if bad:
         raise ResodeError(
@@ -253,6 +268,12 @@ def read_spec(path: str | Path, folder: str | Path | None = None) -> SweepSpec:
     if config is not None:
         config = str((folder / Path(config).expanduser()).resolve())
         read_config_file(config)  # exists and holds known settings
+    return sampler, seeds, trials, recipe, config
+
+
+def _fixed_and_space(document: dict, path: Path, folder: Path) -> tuple[dict, dict]:
+    """The [fixed] settings and the [space]'s dimensions: known settings, none in both, at
+    least one swept."""
     fixed = _fixed(document, path, folder)
     space = {name: _dimension(name, value, path) for name, value in
              _table(document, "space", path).items()}  # fmt: skip
@@ -262,27 +283,25 @@ def read_spec(path: str | Path, folder: str | Path | None = None) -> SweepSpec:
         raise ResodeError(f"{path}: {', '.join(both)} both fixed and swept; keep one")
     if not space:
         raise ResodeError(f"{path}: [space] is empty; give at least one setting to vary")
-    if sampler == "grid":
-        no_grid = [n for n, d in space.items() if not d.grid()]
-        if no_grid:
-            raise ResodeError(
-                f"{path}: the grid sampler needs choices or ranges with a step; "
-                f"{', '.join(no_grid)} has neither (use sampler = \"random\" or \"tpe\")"
-            )
-        if trials is not None:
-            raise ResodeError(f"{path}: the grid sampler runs every combination; drop trials")
-        size = math.prod(len(d.grid()) for d in space.values())
-        if size > GRID_MAX:
-            raise ResodeError(
-                f"{path}: the grid holds {size} configurations, at most {GRID_MAX}; use a "
-                'coarser step, or sampler = "random" or "tpe" with trials'
-            )
-    if sampler != "grid" and trials is None:
-        trials = DEFAULT_TRIALS
-    spec = SweepSpec(path, sampler, seeds, trials, "", "maximize", fixed, space, recipe, config)
-    spec.skipped = _check_values(spec)
-    spec.metric, spec.direction = _metric(sweep.get("metric"), spec, path)
-    return spec
+    return fixed, space
+
+
+def _check_grid(space: dict, trials: int | None, path: Path) -> None:
+    """The grid sampler needs a finite grid of at most :data:`GRID_MAX` points, no trials."""
+    no_grid = [n for n, d in space.items() if not d.grid()]
+    if no_grid:
+        raise ResodeError(
+            f"{path}: the grid sampler needs choices or ranges with a step; "
+            f"{', '.join(no_grid)} has neither (use sampler = \"random\" or \"tpe\")"
+        )
+    if trials is not None:
+        raise ResodeError(f"{path}: the grid sampler runs every combination; drop trials")
+    size = math.prod(len(d.grid()) for d in space.values())
+    if size > GRID_MAX:
+        raise ResodeError(
+            f"{path}: the grid holds {size} configurations, at most {GRID_MAX}; use a "
+            'coarser step, or sampler = "random" or "tpe" with trials'
+        )
 
 
 def _table(document: dict, name: str, path: Path) -> dict:
