@@ -332,3 +332,9 @@ def test_a_file_without_a_header_row_is_refused(tmp_path, capsys):
     assert err.count("\n") == 1
     assert "the first row is all numbers, so the file has no header row" in err
     assert "59, 2, 32.1, 101.0, 157, 93.2 …" in err
+    (tmp_path / "cut.csv.gz").write_bytes(raw.read_bytes()[:300])  # a download cut short
+    assert main(["train", "--data", f"csv:{tmp_path / 'cut.csv.gz'}", "--target", "87", *FLAGS,
+                 "--out", str(tmp_path / "run")]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot read" in err and "ended before" in err
+    assert not (tmp_path / "run").exists()

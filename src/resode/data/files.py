@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import zipfile
 from dataclasses import dataclass, field
+from lzma import LZMAError
 from pathlib import Path
 
 import numpy as np
@@ -144,7 +145,7 @@ def read_frame(path: Path, parquet: bool | None = None) -> object:
         raise
     except pandas.errors.EmptyDataError:
         raise ResodeError(f"{path} is empty: it needs a header row and data rows") from None
-    except (OSError, ValueError, UnicodeDecodeError, pandas.errors.ParserError) as error:
+    except (OSError, EOFError, LZMAError, ValueError, pandas.errors.ParserError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         uneven = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", first)
         if uneven:
